@@ -1,0 +1,109 @@
+"""Checkpoints: safetensors weights + a JSON model card, verified before serving.
+
+A checkpoint folder holds ``model.safetensors`` and ``model_card.json``. The card records the
+architecture (:class:`model.network.NetConfig`), the sequences and classes, preprocessing,
+training data with citations and licences, held-out metrics and the sha256 of the weights.
+Loading refuses a folder whose weights' sha256 differs from the card (tampering, a partial
+copy) or whose tensors do not fit the card's architecture. Weights are never unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from model.errors import CheckpointError
+from model.network import MultiSequenceNet, NetConfig
+
+WEIGHTS = "model.safetensors"
+CARD = "model_card.json"
+#: The checkpoint the app and the command line serve by default ($TUMORBOARD_CHECKPOINT overrides).
+DEFAULT_CHECKPOINT = Path(os.environ.get(
+    "TUMORBOARD_CHECKPOINT", Path(__file__).resolve().parent / "checkpoints" / "grade_lgg"))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_checkpoint(folder: Path, net: MultiSequenceNet, card: dict) -> dict:
+    """Write weights (safetensors) and the card (with ``architecture`` and ``sha256``) to folder.
+
+    Returns the card as written.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS))
+    card = dict(card)
+    card["architecture"] = net.config.to_dict()
+    card["sequences"] = list(net.config.sequences)
+    card["classes"] = list(net.config.classes)
+    card["weights_file"] = WEIGHTS
+    card["sha256"] = sha256_file(folder / WEIGHTS)
+    (folder / CARD).write_text(json.dumps(card, indent=2, default=float) + "\n")
+    return card
+
+
+def read_card(folder: Path) -> dict:
+    """Parse the model card of a checkpoint folder.
+
+    Raises:
+        CheckpointError: missing or invalid JSON.
+    """
+    path = Path(folder) / CARD
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"No model card at {path}: not a TumorBoard checkpoint.") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"The model card {path.name} is not valid JSON ({exc.msg}).") from None
+
+
+def load_checkpoint(folder: Path, device: torch.device | str = "cpu") -> tuple[MultiSequenceNet, dict]:
+    """Build the network from the card and load verified weights, in eval mode on ``device``.
+
+    Raises:
+        CheckpointError: card missing/invalid, sha256 mismatch, or weights that do not match the
+            card's sequences, classes or architecture.
+    """
+    folder = Path(folder)
+    card = read_card(folder)
+    weights = folder / card.get("weights_file", WEIGHTS)
+    if not weights.exists():
+        raise CheckpointError(f"Weights file {weights.name} is missing from {folder}.")
+    digest = sha256_file(weights)
+    if digest != card.get("sha256"):
+        raise CheckpointError(
+            f"The weights in {folder.name} do not match their model card (sha256 {digest[:12]}... "
+            f"expected {str(card.get('sha256'))[:12]}...). Refusing to serve a modified checkpoint."
+        )
+    try:
+        config = NetConfig(**card["architecture"])
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"The model card has no valid architecture ({exc}).") from None
+    if list(config.sequences) != list(card.get("sequences", [])) or list(config.classes) != list(
+        card.get("classes", [])
+    ):
+        raise CheckpointError("The model card's sequences or classes disagree with its architecture.")
+    net = MultiSequenceNet(config)
+    try:
+        state = load_file(str(weights))
+        net.load_state_dict(state, strict=True)
+    except Exception as exc:
+        raise CheckpointError(
+            f"The weights do not fit the architecture in the model card ({type(exc).__name__}: "
+            f"{str(exc)[:200]})."
+        ) from None
+    net.eval().to(device)
+    return net, card

@@ -1,0 +1,74 @@
+"""Command line: load a study and predict, with the same code the app uses.
+
+    python -m model.predict [SEQ=]PATH... [--checkpoint DIR] [--json]
+
+``SEQ=`` (T1, T1ce, T2, FLAIR) overrides the sequence recognised from the file name. On input
+it cannot use, it prints one line saying why and exits with code 2. Patient details are never
+printed (only file names and technical fields).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from model.errors import CheckpointError, StudyError
+
+
+def _parse_item(item: str) -> tuple[str, str | None]:
+    head, sep, tail = item.partition("=")
+    if sep and head and "/" not in head and "\\" not in head:
+        return tail, head
+    return item, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 unusable input or checkpoint)."""
+    p = argparse.ArgumentParser(prog="python -m model.predict", description=__doc__.split("\n")[0])
+    p.add_argument("inputs", nargs="+", metavar="[SEQ=]PATH", help="NIfTI file per sequence")
+    p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the app's)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    args = p.parse_args(argv)
+
+    from model.predictor import Predictor
+    from model.study import Study
+
+    try:
+        items = [_parse_item(i) for i in args.inputs]
+        study = Study.from_paths([path for path, _ in items], [seq for _, seq in items])
+        predictor = Predictor(args.checkpoint)
+        pred = predictor.predict(study)
+    except (StudyError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = {
+        "sequences": study.summary(),
+        "checkpoint": predictor.card.get("name"),
+        "probabilities": pred.probabilities,
+        "predicted_class": pred.predicted_class,
+        "sequence_weights": pred.sequence_weights,
+        "risk_score": pred.risk_score,
+        "risk_percentile": pred.risk_percentile,
+        "risk_group": pred.risk_group,
+        "warnings": pred.warnings,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for seq, s in result["sequences"].items():
+            print(f"{seq:6s} {s['file']}: shape {tuple(s['shape'])}, spacing {tuple(s['spacing_mm'])} mm, "
+                  f"{s['orientation']} (file {s['source_orientation']})")
+        print("prediction:", pred.predicted_class)
+        for c, v in pred.probabilities.items():
+            print(f"  {c}: {v:.3f}")
+        print("sequence weights:", ", ".join(f"{k} {v:.2f}" for k, v in pred.sequence_weights.items()))
+        print(f"risk score {pred.risk_score:.3f} ({pred.risk_group} risk, "
+              f"{pred.risk_percentile:.0f}th percentile of training patients)")
+        for w in pred.warnings:
+            print("warning:", w)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

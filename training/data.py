@@ -1,0 +1,161 @@
+"""Training datasets built from ``../shared/data`` (see its README for origin and licences).
+
+``TCGA-LGG`` (``tcga_lgg_flair_seg``): 3D T1 (pre-contrast), T1ce (post-contrast) and FLAIR
+volumes of lower-grade glioma patients, WHO grade II vs III, with overall survival from
+TCGA-CDR (``tcga_clinical/tcga_lgg_flair_seg_survival.csv``, Liu et al., Cell 2018).
+
+The source volumes have no geometry (identity affine); their array layout is (column, row,
+slice) of radiological images with anterior up, i.e. the RAS array flipped on both in-plane
+axes. :func:`load_tcga_patient` flips them back so training sees exactly what
+:func:`model.preprocess.volume_to_slices` makes of a RAS study.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import torch
+
+from model.preprocess import SLICE_SIZE, foreground_box, volume_to_slices
+
+#: ``../shared/data`` next to the repository, or ``$TUMORBOARD_DATA``.
+SHARED_DATA = Path(os.environ.get(
+    "TUMORBOARD_DATA", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
+
+TCGA_FILES = {"T1": "t1_pre.nii.gz", "T1ce": "t1_post.nii.gz", "FLAIR": "flair.nii.gz"}
+GRADE_CLASSES = ["WHO grade II", "WHO grade III"]
+
+
+@dataclass
+class Case:
+    """One patient, preprocessed once.
+
+    Attributes:
+        patient_id: e.g. ``TCGA_CS_4942``.
+        slices: sequence -> float16 tensor (Z_fg, SLICE_SIZE, SLICE_SIZE), every foreground
+            slice in ascending z (missing sequences absent).
+        label: class index (-1 when unknown).
+        time_days: overall survival time in days (NaN when unknown).
+        event: 1 death observed, 0 censored (-1 when unknown).
+    """
+
+    patient_id: str
+    slices: dict[str, torch.Tensor]
+    label: int
+    time_days: float
+    event: int
+
+
+def load_tcga_labels(data_dir: Path, survival_csv: Path | None) -> pd.DataFrame:
+    """Labels of the TCGA-LGG image patients.
+
+    Returns a frame indexed by ``patient_id`` with ``label`` (0 = grade II, 1 = grade III,
+    -1 unknown), ``has_T1``, ``has_T1ce`` (bool: False where the source copied FLAIR into that
+    channel), ``time_days`` and ``event`` (from TCGA-CDR OS / OS.time when given).
+    The grade codes are decoded as in ``shared/data/README.md`` §8 (1 = G2, 2 = G3); the one
+    patient without codes takes its grade from TCGA-CDR.
+
+    Raises:
+        FileNotFoundError: ``labels.csv`` missing in ``data_dir``.
+    """
+    lab = pd.read_csv(data_dir / "labels.csv")
+    df = pd.DataFrame({
+        "patient_id": lab["patient_id"],
+        "label": lab["neoplasm_histologic_grade"].map({1: 0, 2: 1}),
+        "has_T1": lab["has_t1_pre"].fillna(1).astype(bool),
+        "has_T1ce": lab["has_t1_post"].fillna(1).astype(bool),
+    }).set_index("patient_id")
+    df["time_days"] = np.nan
+    df["event"] = -1
+    if survival_csv is not None and Path(survival_csv).exists():
+        sv = pd.read_csv(survival_csv)
+        sv["patient_id"] = sv["bcr_patient_barcode"].str.replace("-", "_")
+        sv = sv.set_index("patient_id")
+        common = df.index.intersection(sv.index)
+        df.loc[common, "time_days"] = pd.to_numeric(sv.loc[common, "OS.time"], errors="coerce")
+        ev = pd.to_numeric(sv.loc[common, "OS"], errors="coerce")
+        df.loc[common, "event"] = ev.fillna(-1).astype(int)
+        cdr_grade = sv.loc[common, "histological_grade"].map({"G2": 0, "G3": 1})
+        missing = df.loc[common, "label"].isna()
+        df.loc[common[missing.values], "label"] = cdr_grade[missing.values]
+    df["label"] = df["label"].fillna(-1).astype(int)
+    return df
+
+
+def load_tcga_patient(folder: Path, has: dict[str, bool]) -> dict[str, torch.Tensor]:
+    """Preprocess one TCGA-LGG patient folder into per-sequence slice stacks.
+
+    Returns sequence -> float16 (Z_fg, SLICE_SIZE, SLICE_SIZE) over every foreground slice.
+    Sequences flagged missing at source (``has[seq]`` False) are left out.
+    """
+    out = {}
+    for seq, fname in TCGA_FILES.items():
+        if not has.get(seq, True):
+            continue
+        arr = np.asarray(nib.load(folder / fname).dataobj, dtype=np.float32)
+        ras = np.ascontiguousarray(arr[::-1, ::-1, :])
+        (_, _, z0), (_, _, z1) = foreground_box(ras)
+        slices, _ = volume_to_slices(ras, z_index=np.arange(z0, z1))
+        out[seq] = slices.to(torch.float16)
+    return out
+
+
+def load_tcga_cases(data_dir: Path, survival_csv: Path | None,
+                    patients: list[str] | None = None) -> list[Case]:
+    """Load and preprocess TCGA-LGG patients (all, or ``patients``), labelled ones only."""
+    labels = load_tcga_labels(data_dir, survival_csv)
+    if patients is not None:
+        labels = labels.loc[[p for p in patients if p in labels.index]]
+    cases = []
+    for pid, row in labels.iterrows():
+        if row["label"] < 0 or not (data_dir / pid).is_dir():
+            continue
+        slices = load_tcga_patient(data_dir / pid, {"T1": row["has_T1"], "T1ce": row["has_T1ce"]})
+        cases.append(Case(pid, slices, int(row["label"]), float(row["time_days"]), int(row["event"])))
+    return cases
+
+
+def sample_indices(n: int, k: int, rng: np.random.Generator | None) -> np.ndarray:
+    """K slice indices out of n: sorted random draw (training) or evenly spaced (rng None)."""
+    if rng is None:
+        return np.round(np.linspace(0, n - 1, k)).astype(np.int64)
+    return np.sort(rng.choice(n, size=k, replace=n < k))
+
+
+def collate(cases: list[Case], sequences: list[str], k: int,
+            rng: np.random.Generator | None = None, augment=None,
+            seq_dropout: float = 0.0) -> dict[str, torch.Tensor]:
+    """Stack cases into a batch for :class:`model.network.MultiSequenceNet`.
+
+    Returns ``x`` float32 (B, S, K, H, W), ``present`` bool (B, S), ``label`` int64 (B,),
+    ``time`` float32 (B,), ``event`` bool (B,). With ``rng`` the slices are a random draw and
+    each present sequence is dropped with probability ``seq_dropout`` (one always kept).
+    """
+    b, s = len(cases), len(sequences)
+    x = torch.zeros(b, s, k, SLICE_SIZE, SLICE_SIZE)
+    present = torch.zeros(b, s, dtype=torch.bool)
+    for i, c in enumerate(cases):
+        avail = [j for j, q in enumerate(sequences) if q in c.slices]
+        if rng is not None and seq_dropout > 0 and len(avail) > 1:
+            keep = [j for j in avail if rng.random() >= seq_dropout]
+            avail = keep or [int(rng.choice(avail))]
+        for j in avail:
+            st = c.slices[sequences[j]]
+            idx = sample_indices(st.shape[0], k, rng)
+            v = st[torch.from_numpy(idx)].float()
+            if augment is not None:
+                v = torch.as_tensor(augment(v))
+            x[i, j] = v
+            present[i, j] = True
+    return {
+        "x": x,
+        "present": present,
+        "label": torch.tensor([c.label for c in cases], dtype=torch.int64),
+        "time": torch.tensor([c.time_days for c in cases], dtype=torch.float32),
+        "event": torch.tensor([c.event == 1 for c in cases], dtype=torch.bool),
+    }
