@@ -29,6 +29,8 @@ SHARED_DATA = Path(os.environ.get(
 
 TCGA_FILES = {"T1": "t1_pre.nii.gz", "T1ce": "t1_post.nii.gz", "FLAIR": "flair.nii.gz"}
 GRADE_CLASSES = ["WHO grade II", "WHO grade III"]
+#: figshare_cheng ``label`` 1, 2, 3 (Cheng et al. 2015).
+TYPE_CLASSES = ["meningioma", "glioma", "pituitary tumour"]
 
 
 @dataclass
@@ -47,8 +49,8 @@ class Case:
     patient_id: str
     slices: dict[str, torch.Tensor]
     label: int
-    time_days: float
-    event: int
+    time_days: float = float("nan")
+    event: int = -1
 
 
 def load_tcga_labels(data_dir: Path, survival_csv: Path | None) -> pd.DataFrame:
@@ -159,3 +161,33 @@ def collate(cases: list[Case], sequences: list[str], k: int,
         "time": torch.tensor([c.time_days for c in cases], dtype=torch.float32),
         "event": torch.tensor([c.event == 1 for c in cases], dtype=torch.bool),
     }
+
+
+def load_figshare_cases(data_dir: Path, patients: list[str] | None = None,
+                        max_slices: int = 0) -> list[Case]:
+    """Figshare (Cheng et al. 2015) T1ce slices as one-slice cases, tumour type labels.
+
+    Each JPEG (rows = anterior..posterior for axial slices, radiological display; coronal and
+    sagittal slices are mixed in the source) is treated as a one-slice volume and goes through
+    :func:`model.preprocess.volume_to_slices`, like a study. ``Case.patient_id`` is the
+    patient (``labels.csv`` ``patient_id``, read as text) so that splits stay by patient.
+
+    Raises:
+        FileNotFoundError: ``labels.csv`` missing.
+    """
+    from PIL import Image
+
+    lab = pd.read_csv(data_dir / "labels.csv", dtype={"patient_id": str})
+    if patients is not None:
+        lab = lab[lab["patient_id"].isin(set(patients))]
+    if max_slices:
+        lab = lab.groupby("patient_id").head(max_slices)
+    cases = []
+    for row in lab.itertuples():
+        img = np.asarray(Image.open(data_dir / "images" / f"{row.id}.jpg").convert("L"),
+                         dtype=np.float32)
+        ras = np.ascontiguousarray(img.T[::-1, ::-1])[:, :, None]
+        slices, _ = volume_to_slices(ras, z_index=np.array([0]))
+        cases.append(Case(str(row.patient_id), {"T1ce": slices.to(torch.float16)},
+                          int(row.label) - 1))
+    return cases

@@ -1,6 +1,13 @@
-"""Train the served checkpoint: WHO grade II vs III + overall-survival risk on TCGA-LGG.
+"""Train TumorBoard checkpoints.
 
-    python -m training.train --out model/checkpoints/grade_lgg
+    python -m training.train --task type --out model/checkpoints/type_figshare
+    python -m training.train --task grade --init-from model/checkpoints/type_figshare \
+        --out model/checkpoints/grade_lgg
+
+``--task type``: tumour type (meningioma / glioma / pituitary) on figshare T1ce slices (Cheng
+et al. 2015), one slice per sample, split by patient; its encoder is the pretraining of the
+grade model (transfer learning from our own real data; no downloaded weights).
+``--task grade`` (the served checkpoint): WHO grade II vs III + overall-survival risk on TCGA-LGG.
 
 Data: ``../shared/data/tcga_lgg_flair_seg`` (T1, T1ce, FLAIR volumes) with OS from TCGA-CDR.
 Patients are split once, stratified by grade, into train / validation / test (seeded); the
@@ -31,7 +38,10 @@ from torchsurv.loss.cox import neg_partial_log_likelihood
 from model.checkpoint import save_checkpoint
 from model.network import MultiSequenceNet, NetConfig
 from model.preprocess import N_SLICES, SLICE_SIZE
-from training.data import GRADE_CLASSES, SHARED_DATA, collate, load_tcga_cases
+from safetensors.torch import load_file
+
+from training.data import (GRADE_CLASSES, SHARED_DATA, TYPE_CLASSES, collate,
+                           load_figshare_cases, load_tcga_cases)
 from training.metrics import classification_report
 
 TCGA_CITATION = (
@@ -80,8 +90,40 @@ def joint_loss(out: dict, batch: dict, alpha: float, beta: float) -> torch.Tenso
     return loss
 
 
+FIGSHARE_CITATION = (
+    "Cheng J et al., PLoS One 2015;10(10):e0140381 and 2016;11(6):e0157112; Cheng J, brain "
+    "tumor dataset, figshare 2017, doi:10.6084/m9.figshare.1512427.v5."
+)
+
+
+def init_from(net: MultiSequenceNet, folder: Path) -> list[str]:
+    """Copy a pretrained checkpoint's T1ce slice encoder into every branch of ``net``.
+
+    Returns the names of the branches initialised.
+    """
+    state = load_file(str(Path(folder) / "model.safetensors"))
+    enc = {k[len("branches.T1ce."):]: v for k, v in state.items() if k.startswith("branches.T1ce.")}
+    for name, branch in net.branches.items():
+        branch.load_state_dict(enc, strict=True)
+    return list(net.branches)
+
+
+def patient_mean(cases, prob: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Average slice probabilities per patient: (patient ids, labels (P,), probs (P, C))."""
+    ids = sorted({c.patient_id for c in cases})
+    pos = {p: i for i, p in enumerate(ids)}
+    acc = np.zeros((len(ids), prob.shape[1]))
+    cnt = np.zeros(len(ids))
+    lab = np.zeros(len(ids), dtype=int)
+    for c, pr in zip(cases, prob):
+        acc[pos[c.patient_id]] += pr
+        cnt[pos[c.patient_id]] += 1
+        lab[pos[c.patient_id]] = c.label
+    return ids, lab, acc / cnt[:, None]
+
+
 @torch.no_grad()
-def predict_cases(net: MultiSequenceNet, cases, k: int = N_SLICES, batch_size: int = 8):
+def predict_cases(net: MultiSequenceNet, cases, k: int = N_SLICES, batch_size: int = 16):
     """Eval-mode probabilities (N, C) and risks (N,) with evenly spaced slices."""
     net.eval()
     probs, risks = [], []
@@ -93,6 +135,36 @@ def predict_cases(net: MultiSequenceNet, cases, k: int = N_SLICES, batch_size: i
     return torch.cat(probs).numpy(), torch.cat(risks).numpy()
 
 
+def _load(args):
+    """Cases and patient split of the task. Returns (cases, split, by_patient)."""
+    data_dir = Path(args.data)
+    if args.task == "type":
+        cases = load_figshare_cases(data_dir)
+    else:
+        cases = load_tcga_cases(data_dir, Path(args.survival) if args.survival else None)
+    patient_label = {}
+    for c in cases:
+        patient_label.setdefault(c.patient_id, c.label)
+    ids = sorted(patient_label)
+    if args.max_patients:
+        ids = ids[: args.max_patients]
+    split = split_patients(ids, [patient_label[i] for i in ids], args.seed)
+    groups = {k: [c for c in cases if c.patient_id in set(v)] for k, v in split.items()}
+    return groups, split
+
+
+def _predict(net, cases, task):
+    """Patient-level (ids, y, prob, time, event, risk) and, for slices, per-slice (y, prob)."""
+    k = 1 if task == "type" else N_SLICES
+    prob, risk = predict_cases(net, cases, k)
+    if task == "type":
+        ids, y, pprob = patient_mean(cases, prob)
+        nan = np.full(len(ids), np.nan)
+        return ids, y, pprob, nan, np.full(len(ids), -1), nan, (np.array([c.label for c in cases]), prob)
+    return ([c.patient_id for c in cases], np.array([c.label for c in cases]), prob,
+            np.array([c.time_days for c in cases]), np.array([c.event for c in cases]), risk, None)
+
+
 def train(args: argparse.Namespace) -> dict:
     """Run training and write the checkpoint. Returns the model card."""
     t_start = time.time()
@@ -102,21 +174,21 @@ def train(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
-    data_dir = Path(args.data)
-    cases = load_tcga_cases(data_dir, Path(args.survival) if args.survival else None)
-    if args.max_patients:
-        cases = sorted(cases, key=lambda c: c.patient_id)[: args.max_patients]
-    by_id = {c.patient_id: c for c in cases}
-    split = split_patients([c.patient_id for c in cases], [c.label for c in cases], args.seed)
-    tr = [by_id[i] for i in split["train"]]
-    va = [by_id[i] for i in split["val"]]
-    te = [by_id[i] for i in split["test"]]
-    print(f"patients: train {len(tr)}, val {len(va)}, test {len(te)}; "
-          f"load {time.time() - t_start:.1f}s", flush=True)
+    groups, split = _load(args)
+    tr, va, te = groups["train"], groups["val"], groups["test"]
+    print(f"patients: {', '.join(f'{k} {len(v)}' for k, v in split.items())}; samples: train "
+          f"{len(tr)}, val {len(va)}, test {len(te)}; load {time.time() - t_start:.1f}s", flush=True)
 
-    config = NetConfig(sequences=["T1", "T1ce", "FLAIR"], classes=list(GRADE_CLASSES),
-                       dropout=args.dropout)
+    if args.task == "type":
+        config = NetConfig(sequences=["T1ce"], classes=list(TYPE_CLASSES), dropout=args.dropout)
+        k_train, beta = 1, 0.0
+    else:
+        config = NetConfig(sequences=["T1", "T1ce", "FLAIR"], classes=list(GRADE_CLASSES),
+                           dropout=args.dropout)
+        k_train, beta = args.slices, args.beta
     net = MultiSequenceNet(config)
+    if args.init_from:
+        print("initialised from", args.init_from, init_from(net, Path(args.init_from)), flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(tr) / args.batch_size))
     total = args.max_steps or args.epochs * steps_per_epoch
@@ -130,31 +202,30 @@ def train(args: argparse.Namespace) -> dict:
         losses = []
         for i in range(0, len(tr), args.batch_size):
             batch = collate([tr[j] for j in order[i:i + args.batch_size]], config.sequences,
-                            args.slices, rng, aug, args.seq_dropout)
+                            k_train, rng, aug, args.seq_dropout)
             out = net(batch["x"], batch["present"])
-            loss = joint_loss(out, batch, args.alpha, args.beta)
+            loss = joint_loss(out, batch, args.alpha, beta)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             step += 1
             if step >= total:
                 break
-        net.eval()
-        with torch.no_grad():
-            vb = collate(va, config.sequences, N_SLICES)
-            vo = net(vb["x"], vb["present"])
-            vloss = float(joint_loss(vo, vb, args.alpha, args.beta))
-            vacc = float((vo["logits"].argmax(1) == vb["label"]).float().mean())
+        # Model selection on the validation patients' cross-entropy only (the Cox term on a
+        # dozen patients is too noisy to select on); the test patients are never looked at.
+        _, vy, vprob, *_ = _predict(net, va, args.task)
+        vce = float(F.nll_loss(torch.log(torch.as_tensor(vprob).clamp_min(1e-7)), torch.as_tensor(vy)))
+        vacc = float((vprob.argmax(1) == vy).mean())
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)),
-                        "val_loss": vloss, "val_accuracy": vacc})
-        print(f"epoch {epoch:3d} train {np.mean(losses):.4f} val {vloss:.4f} acc {vacc:.3f} "
+                        "val_cross_entropy": vce, "val_accuracy": vacc})
+        print(f"epoch {epoch:3d} train {np.mean(losses):.4f} val CE {vce:.4f} acc {vacc:.3f} "
               f"({time.time() - t_start:.0f}s)", flush=True)
-        if vloss < best - 1e-4:
-            best, bad = vloss, 0
+        if vce < best - 1e-4:
+            best, bad = vce, 0
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
-        else:
+        elif epoch >= args.min_epochs:
             bad += 1
         if bad >= args.patience or step >= total:
             break
@@ -162,38 +233,69 @@ def train(args: argparse.Namespace) -> dict:
         net.load_state_dict(best_state)
     train_seconds = time.time() - t_start
 
-    metrics = {}
-    cohort_rows = []
-    train_risk = None
+    metrics, cohort_rows, train_risk = {}, [], None
     for name, group in (("train", tr), ("val", va), ("test", te)):
         if not group:
             continue
-        prob, risk = predict_cases(net, group)
-        if name == "train":
-            train_risk = risk
-        y = np.array([c.label for c in group])
-        t = np.array([c.time_days for c in group])
-        e = np.array([c.event for c in group])
-        metrics[name] = classification_report(y, prob, config.classes, t, e, risk,
+        ids, y, prob, t, e, risk, per_slice = _predict(net, group, args.task)
+        surv = args.task == "grade"
+        metrics[name] = classification_report(y, prob, config.classes, t if surv else None,
+                                              e if surv else None, risk if surv else None,
                                               n_boot=args.n_boot)
-        for c, r in zip(group, risk):
-            cohort_rows.append((c.patient_id, float(r), name, c.time_days, c.event,
-                                config.classes[c.label]))
+        if per_slice is not None:
+            metrics[name]["per_slice"] = classification_report(*per_slice, config.classes, n_boot=args.n_boot)
+        if surv:
+            if name == "train":
+                train_risk = risk
+            for pid, r, ti, ev, lab in zip(ids, risk, t, e, y):
+                cohort_rows.append((pid, float(r), name, ti, int(ev), config.classes[lab]))
 
-    card = {
-        "name": "grade_lgg",
+    if args.task == "type":
+        card = {
+            "name": "type_figshare",
+            "task": "Tumour type (meningioma / glioma / pituitary tumour) from T1ce slices",
+            "training_data": {
+                "dataset": "figshare brain tumour dataset (shared/data/figshare_cheng), 2D T1ce slices",
+                "citation": FIGSHARE_CITATION, "licence": "CC BY 4.0 (figshare dataset)",
+            },
+            "inputs": {"sequences_used": ["T1ce"], "format": "T1ce; each slice a sample"},
+            "limitations": [
+                "Slices are 8-bit JPEG exports with axial, coronal and sagittal planes mixed.",
+                "Used as the pretrained encoder of the grade model; not served by the app.",
+            ],
+        }
+    else:
+        card = {
+            "name": "grade_lgg",
+            "task": "WHO grade II vs III of lower-grade glioma, with an overall-survival risk score",
+            "training_data": {
+                "dataset": "TCGA-LGG (shared/data/tcga_lgg_flair_seg) with OS from TCGA-CDR",
+                "citation": TCGA_CITATION, "licence": TCGA_LICENCE,
+            },
+            "inputs": {
+                "sequences_used": config.sequences,
+                "sequences_ignored": ["T2 (not in the training data)"],
+                "format": "3D NIfTI per sequence, any orientation (reoriented to RAS)",
+            },
+            "limitations": [
+                "Trained on 3 sequences of TCGA-LGG exports (8-bit, skull not stripped, unknown "
+                "spacing); skull-stripped BraTS-style studies are out of distribution.",
+                "Only WHO grade II and III gliomas: grade IV (glioblastoma), metastases and other "
+                "tumours are outside the training data and still get a II/III answer.",
+                "The held-out test set is small; see the confidence intervals.",
+            ],
+        }
+    card["training_data"].update({
+        "n_patients": {k: len(v) for k, v in split.items()}, "split": split,
+        "split_method": f"patient-level, stratified by label, seed {args.seed}",
+    })
+    card.update({
         "version": "0.1.0",
         "created": dt.date.today().isoformat(),
-        "task": "WHO grade II vs III of lower-grade glioma, with an overall-survival risk score",
         "intended_use": (
-            "Research and teaching: shows how a multi-sequence MRI model reaches a grade and a "
-            "risk score. Not a medical device; not for diagnosis or treatment decisions."
+            "Research and teaching: shows how a multi-sequence MRI model reaches its answer. "
+            "Not a medical device; not for diagnosis or treatment decisions."
         ),
-        "inputs": {
-            "sequences_used": config.sequences,
-            "sequences_ignored": ["T2 (not in the training data)"],
-            "format": "3D NIfTI per sequence, any orientation (reoriented to RAS)",
-        },
         "preprocessing": {
             "description": (
                 "Per sequence: foreground box (voxels above 5% of the 1st-99th percentile "
@@ -204,19 +306,13 @@ def train(args: argparse.Namespace) -> dict:
             "n_slices": N_SLICES, "slice_size": SLICE_SIZE,
             "code": "model/preprocess.py::volume_to_slices",
         },
-        "training_data": {
-            "dataset": "TCGA-LGG (shared/data/tcga_lgg_flair_seg) with OS from TCGA-CDR",
-            "citation": TCGA_CITATION,
-            "licence": TCGA_LICENCE,
-            "n_patients": {k: len(v) for k, v in split.items()},
-            "split": split,
-            "split_method": f"patient-level, stratified by grade, seed {args.seed}",
-        },
         "training": {
-            "loss": f"{args.alpha} * cross-entropy + {args.beta} * Cox partial likelihood (Efron, torchsurv)",
+            "loss": f"{args.alpha} * cross-entropy + {beta} * Cox partial likelihood (Efron, torchsurv)",
             "optimizer": f"AdamW lr {args.lr} wd {args.weight_decay}, one-cycle schedule",
+            "model_selection": "lowest validation cross-entropy (patient level)",
+            "init_from": args.init_from or None,
             "epochs_run": len(history), "batch_size": args.batch_size,
-            "slices_per_sequence": args.slices, "sequence_dropout": args.seq_dropout,
+            "slices_per_sequence": k_train, "sequence_dropout": args.seq_dropout,
             "seed": args.seed, "seconds": round(train_seconds, 1),
             "device": "cpu", "torch_threads": torch.get_num_threads(),
             "history": history,
@@ -228,31 +324,29 @@ def train(args: argparse.Namespace) -> dict:
             "95% CIs: percentile bootstrap over patients (1000 resamples). C-index: Harrell's, "
             "on TCGA-CDR overall survival."
         ),
-        "risk_threshold": float(np.median(train_risk)) if train_risk is not None else 0.0,
-        "limitations": [
-            "Trained on 3 sequences of TCGA-LGG exports (8-bit, skull not stripped, unknown "
-            "spacing); skull-stripped BraTS-style studies are out of distribution.",
-            "Only WHO grade II and III gliomas: grade IV (glioblastoma), metastases and other "
-            "tumours are outside the training data and still get a II/III answer.",
-            "The held-out test set is small; see the confidence intervals.",
-        ],
         "changelog": ["0.1.0: first model (2D slice branches, slice and sequence attention)."],
-    }
+    })
+    if train_risk is not None:
+        card["risk_threshold"] = float(np.median(train_risk))
     out_dir = Path(args.out)
     card = save_checkpoint(out_dir, net, card)
-    import csv
-    with open(out_dir / "cohort_risk.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["patient_id", "risk_score", "split", "time_days", "event", "grade"])
-        w.writerows(cohort_rows)
-    print(json.dumps({k: {m: v[m] for m in ("accuracy", "roc_auc") if m in v}
-                      | {"c_index": v.get("c_index")} for k, v in metrics.items()}))
+    if cohort_rows:
+        import csv
+        with open(out_dir / "cohort_risk.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["patient_id", "risk_score", "split", "time_days", "event", "grade"])
+            w.writerows(cohort_rows)
+    print(json.dumps({k: {m: v.get(m) for m in ("accuracy", "roc_auc", "c_index")}
+                      for k, v in metrics.items()}))
     return card
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", default=str(SHARED_DATA / "tcga_lgg_flair_seg"))
+    p.add_argument("--task", choices=["grade", "type"], default="grade")
+    p.add_argument("--data", default=None, help="default: the task's folder in shared/data")
+    p.add_argument("--init-from", default=None, help="checkpoint whose T1ce encoder starts every branch")
+    p.add_argument("--min-epochs", type=int, default=8, help="no early stop before this epoch")
     p.add_argument("--survival", default=str(SHARED_DATA / "tcga_clinical" / "tcga_lgg_flair_seg_survival.csv"))
     p.add_argument("--out", default="model/checkpoints/grade_lgg")
     p.add_argument("--epochs", type=int, default=40)
@@ -271,6 +365,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
+    if args.data is None:
+        args.data = str(SHARED_DATA / ("figshare_cheng" if args.task == "type" else "tcga_lgg_flair_seg"))
     import sys
     args.argv = list(argv if argv is not None else sys.argv[1:])
     return args

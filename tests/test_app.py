@@ -1,0 +1,85 @@
+"""The app driven headless through every page with streamlit.testing.v1.AppTest."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import DEMO_DIR, ROOT, TCGA_RAW, needs_shared
+
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture()
+def app():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_every_page_runs_on_the_demo_study(app):
+    assert app.session_state["study"].sequences == ("T1", "T1ce", "T2", "FLAIR")
+    for page in ("pages/viewer.py", "pages/prediction.py", "pages/survival.py", "pages/model_card.py",
+                 "pages/upload.py"):
+        app.switch_page(page)
+        app.run()
+        assert not app.exception, page
+        assert not app.error, (page, [e.value for e in app.error])
+    # The study survived the page switches.
+    assert app.session_state["study"].sequences == ("T1", "T1ce", "T2", "FLAIR")
+
+
+def test_viewer_slider_moves_the_slice(app):
+    app.switch_page("pages/viewer.py")
+    app.run()
+    img_before = app.get("image")[0].proto.imgs[0].url
+    app.slider(key="viewer_axial_T1").set_value(20)
+    app.run()
+    assert not app.exception
+    assert app.get("image")[0].proto.imgs[0].url != img_before
+
+
+def test_prediction_and_attribution_map(app):
+    app.switch_page("pages/prediction.py")
+    app.run()
+    metrics = {m.label: m.value for m in app.metric}
+    classes = app.session_state["prediction"].probabilities
+    assert metrics["Predicted class"] == max(classes, key=classes.get)
+    app.button(key="attr_compute").click()
+    app.run()
+    assert not app.exception
+    assert "Overlay opacity" in [s.label for s in app.slider]
+    assert len(app.session_state["attribution_maps"]) == 1
+
+
+def _upload(app, files):
+    app.switch_page("pages/upload.py")
+    app.run()
+    uploader = app.get("file_uploader")[0]
+    uploader.set_value(files)
+    app.run()
+    app.button(key="load_upload").click()
+    app.run()
+    assert not app.exception
+
+
+@needs_shared(TCGA_RAW)
+def test_upload_real_study_replaces_the_demo(app):
+    files = [(p.name, p.read_bytes(), "application/gzip") for p in sorted(TCGA_RAW.glob("*_t1c.nii.gz"))]
+    files += [(p.name, p.read_bytes(), "application/gzip") for p in sorted(TCGA_RAW.glob("*_fla.nii.gz"))]
+    _upload(app, files)
+    study = app.session_state["study"]
+    assert study.sequences == ("T1ce", "FLAIR")
+    assert study.volumes["FLAIR"].shape == (208, 256, 26)
+    app.switch_page("pages/prediction.py")
+    app.run()
+    assert not app.exception
+    assert set(app.session_state["prediction"].sequence_weights) == {"T1ce", "FLAIR"}
+
+
+def test_bad_upload_shows_error_and_keeps_study(app):
+    before = app.session_state["study"].key
+    data = (DEMO_DIR / "BraTS-GLI-00001-000-t1c.nii.gz").read_bytes()
+    _upload(app, [("broken_t1c.nii.gz", data[:20000], "application/gzip")])
+    errors = [e.value for e in app.error]
+    assert any("truncated" in e and "previous study is still loaded" in e for e in errors)
+    assert app.session_state["study"].key == before
