@@ -30,14 +30,14 @@ for w in pred.warnings:
 
 c1, c2, c3 = st.columns(3)
 c1.metric("Predicted class", pred.predicted_class,
-          f"p = {pred.probabilities[pred.predicted_class]:.2f}", delta_color="off")
+          f"p = {pred.probabilities[pred.predicted_class]:.2f}", delta_color="off", delta_arrow="off")
 c2.metric("Risk score (Cox log-risk)", f"{pred.risk_score:+.2f}",
-          f"{pred.risk_group} risk, {pred.risk_percentile:.0f}th percentile", delta_color="off")
+          f"{pred.risk_group} risk, {pred.risk_percentile:.0f}th percentile", delta_color="off", delta_arrow="off")
 test = card.get("metrics", {}).get("test", {})
 if test:
     c3.metric("Held-out accuracy / AUC", f"{test.get('accuracy', float('nan')):.2f} / "
               f"{test.get('roc_auc', float('nan')):.2f}", f"{test.get('n_patients')} unseen patients",
-              delta_color="off")
+              delta_color="off", delta_arrow="off")
 
 left, right = st.columns(2)
 with left:
@@ -67,8 +67,7 @@ have = maps_key in st.session_state.get("attribution_maps", {})
 if not have and st.button("Compute attribution map", type="primary", key="attr_compute"):
     bar = st.progress(0.0, text=f"Computing {method}...")
     get_attribution(study, method, progress=lambda f: bar.progress(f, text=f"Computing {method}..."))
-    bar.empty()
-    have = True
+    st.rerun()
 if have:
     maps = get_attribution(study, method)
     c1, c2, c3 = st.columns(3)
