@@ -63,3 +63,48 @@ def test_network_masks_absent_sequences():
     x2[1, 0] = torch.randn(5, 32, 32)
     with torch.no_grad():
         assert torch.allclose(net(x2, present)["logits"][1], out["logits"][1])
+
+
+@needs_shared(SHARED / "tcga_lgg_flair_seg")
+def test_ddp_two_cpu_ranks_end_with_identical_weights(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "-m", "training.train", "--max-patients", "12", "--epochs", "1", "--max-steps", "2",
+           "--batch-size", "2", "--slices", "4", "--n-boot", "5", "--threads", "1",
+           "--rank-hash-dir", str(tmp_path / "h"), "--out", str(tmp_path / "ck")]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    h0 = (tmp_path / "h" / "rank0.txt").read_text()
+    h1 = (tmp_path / "h" / "rank1.txt").read_text()
+    assert h0 == h1
+    card = json.loads((tmp_path / "ck" / "model_card.json").read_text())
+    assert card["training"]["world_size"] == 2
+
+
+@needs_shared(SHARED / "tcga_lgg_flair_seg")
+def test_manifest_training_without_code_changes(tmp_path):
+    import pandas as pd
+
+    from training.train import parse_args, train
+
+    src = SHARED / "tcga_lgg_flair_seg"
+    labels = pd.read_csv(src / "labels.csv").dropna(subset=["neoplasm_histologic_grade"])
+    rows = []
+    for g in (1, 2):
+        for pid in labels[labels.neoplasm_histologic_grade == g].patient_id[:5]:
+            rows.append({"patient_id": pid, "FLAIR": str(src / pid / "flair.nii.gz"),
+                         "T1ce": str(src / pid / "t1_post.nii.gz"),
+                         "label": "G2" if g == 1 else "G3"})
+    manifest = tmp_path / "site.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    card = train(parse_args(["--manifest", str(manifest), "--epochs", "1", "--max-steps", "1",
+                             "--batch-size", "2", "--slices", "4", "--n-boot", "5",
+                             "--out", str(tmp_path / "site_ck")]))
+    assert card["classes"] == ["G2", "G3"]
+    assert card["sequences"] == ["T1ce", "FLAIR"]
+    net, _ = load_checkpoint(tmp_path / "site_ck")
+    assert list(net.branches) == ["T1ce", "FLAIR"]

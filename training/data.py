@@ -44,6 +44,8 @@ class Case:
         label: class index (-1 when unknown).
         time_days: overall survival time in days (NaN when unknown).
         event: 1 death observed, 0 censored (-1 when unknown).
+        tumor_area: sequence -> float32 (Z_fg,) voxels of the expert FLAIR-abnormality mask in
+            each slice of ``slices`` (TCGA-LGG only; used to supervise slice attention).
     """
 
     patient_id: str
@@ -51,6 +53,7 @@ class Case:
     label: int
     time_days: float = float("nan")
     event: int = -1
+    tumor_area: dict[str, np.ndarray] | None = None
 
 
 def load_tcga_labels(data_dir: Path, survival_csv: Path | None) -> pd.DataFrame:
@@ -89,13 +92,19 @@ def load_tcga_labels(data_dir: Path, survival_csv: Path | None) -> pd.DataFrame:
     return df
 
 
-def load_tcga_patient(folder: Path, has: dict[str, bool]) -> dict[str, torch.Tensor]:
+def load_tcga_patient(folder: Path, has: dict[str, bool]
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
     """Preprocess one TCGA-LGG patient folder into per-sequence slice stacks.
 
-    Returns sequence -> float16 (Z_fg, SLICE_SIZE, SLICE_SIZE) over every foreground slice.
-    Sequences flagged missing at source (``has[seq]`` False) are left out.
+    Returns ``(slices, tumor_area)``: sequence -> float16 (Z_fg, SLICE_SIZE, SLICE_SIZE) over
+    every foreground slice, and sequence -> float32 (Z_fg,) mask voxels per slice (zeros when
+    the folder has no ``mask.nii.gz``). Sequences missing at source (``has[seq]`` False) are
+    left out.
     """
-    out = {}
+    out, area = {}, {}
+    mask_path = folder / "mask.nii.gz"
+    per_z = (np.asarray(nib.load(mask_path).dataobj) > 0).sum(axis=(0, 1)).astype(np.float32) \
+        if mask_path.exists() else None
     for seq, fname in TCGA_FILES.items():
         if not has.get(seq, True):
             continue
@@ -104,7 +113,8 @@ def load_tcga_patient(folder: Path, has: dict[str, bool]) -> dict[str, torch.Ten
         (_, _, z0), (_, _, z1) = foreground_box(ras)
         slices, _ = volume_to_slices(ras, z_index=np.arange(z0, z1))
         out[seq] = slices.to(torch.float16)
-    return out
+        area[seq] = per_z[z0:z1] if per_z is not None else np.zeros(z1 - z0, np.float32)
+    return out, area
 
 
 def load_tcga_cases(data_dir: Path, survival_csv: Path | None,
@@ -117,8 +127,9 @@ def load_tcga_cases(data_dir: Path, survival_csv: Path | None,
     for pid, row in labels.iterrows():
         if row["label"] < 0 or not (data_dir / pid).is_dir():
             continue
-        slices = load_tcga_patient(data_dir / pid, {"T1": row["has_T1"], "T1ce": row["has_T1ce"]})
-        cases.append(Case(pid, slices, int(row["label"]), float(row["time_days"]), int(row["event"])))
+        slices, area = load_tcga_patient(data_dir / pid, {"T1": row["has_T1"], "T1ce": row["has_T1ce"]})
+        cases.append(Case(pid, slices, int(row["label"]), float(row["time_days"]), int(row["event"]),
+                          area))
     return cases
 
 
@@ -135,11 +146,13 @@ def collate(cases: list[Case], sequences: list[str], k: int,
     """Stack cases into a batch for :class:`model.network.MultiSequenceNet`.
 
     Returns ``x`` float32 (B, S, K, H, W), ``present`` bool (B, S), ``label`` int64 (B,),
-    ``time`` float32 (B,), ``event`` bool (B,). With ``rng`` the slices are a random draw and
+    ``time`` float32 (B,), ``event`` bool (B,), ``tumor_area`` float32 (B, S, K) mask voxels
+    of each chosen slice (0 where unknown). With ``rng`` the slices are a random draw and
     each present sequence is dropped with probability ``seq_dropout`` (one always kept).
     """
     b, s = len(cases), len(sequences)
     x = torch.zeros(b, s, k, SLICE_SIZE, SLICE_SIZE)
+    area = torch.zeros(b, s, k)
     present = torch.zeros(b, s, dtype=torch.bool)
     for i, c in enumerate(cases):
         avail = [j for j, q in enumerate(sequences) if q in c.slices]
@@ -154,12 +167,15 @@ def collate(cases: list[Case], sequences: list[str], k: int,
                 v = torch.as_tensor(augment(v))
             x[i, j] = v
             present[i, j] = True
+            if c.tumor_area is not None:
+                area[i, j] = torch.from_numpy(c.tumor_area[sequences[j]][idx])
     return {
         "x": x,
         "present": present,
         "label": torch.tensor([c.label for c in cases], dtype=torch.int64),
         "time": torch.tensor([c.time_days for c in cases], dtype=torch.float32),
         "event": torch.tensor([c.event == 1 for c in cases], dtype=torch.bool),
+        "tumor_area": area,
     }
 
 
@@ -191,3 +207,47 @@ def load_figshare_cases(data_dir: Path, patients: list[str] | None = None,
         cases.append(Case(str(row.patient_id), {"T1ce": slices.to(torch.float16)},
                           int(row.label) - 1))
     return cases
+
+
+#: Columns of a training manifest (``training.train --manifest``).
+MANIFEST_SEQUENCE_COLUMNS = ("T1", "T1ce", "T2", "FLAIR")
+
+
+def load_manifest_cases(manifest: Path) -> tuple[list[Case], list[str], list[str]]:
+    """Cases from a hospital's own manifest CSV, so it can retrain without code changes.
+
+    Columns: ``patient_id``; one path column per sequence present (any of T1, T1ce, T2, FLAIR;
+    NIfTI, relative paths are relative to the CSV); ``label`` (class name, text); optional
+    ``time_days`` (overall survival, days) and ``event`` (1 death, 0 censored). Volumes go
+    through the app's loader (:class:`model.study.Study`, RAS) and preprocessing.
+
+    Returns ``(cases, sequences, classes)``; classes sorted alphabetically.
+
+    Raises:
+        ValueError: missing ``patient_id``/``label`` columns or no sequence column.
+        model.errors.StudyError: a listed file cannot be loaded (message names the file).
+    """
+    from model.study import Study
+
+    manifest = Path(manifest)
+    df = pd.read_csv(manifest, dtype={"patient_id": str, "label": str})
+    missing = {"patient_id", "label"} - set(df.columns)
+    seqs = [s for s in MANIFEST_SEQUENCE_COLUMNS if s in df.columns]
+    if missing or not seqs:
+        raise ValueError(f"Manifest {manifest.name} needs patient_id, label and at least one of "
+                         f"{', '.join(MANIFEST_SEQUENCE_COLUMNS)} (missing: {sorted(missing)}).")
+    classes = sorted(df["label"].dropna().unique())
+    cases = []
+    for row in df.itertuples(index=False):
+        r = row._asdict()
+        paths = {s: r[s] for s in seqs if isinstance(r[s], str) and r[s]}
+        study = Study.from_paths([manifest.parent / p for p in paths.values()], list(paths))
+        slices = {}
+        for seq, vol in study.volumes.items():
+            (_, _, z0), (_, _, z1) = foreground_box(vol.data)
+            st, _ = volume_to_slices(vol.data, z_index=np.arange(z0, z1))
+            slices[seq] = st.to(torch.float16)
+        t = float(r.get("time_days", np.nan)) if "time_days" in df.columns else float("nan")
+        e = int(r["event"]) if "event" in df.columns and pd.notna(r["event"]) else -1
+        cases.append(Case(str(r["patient_id"]), slices, classes.index(r["label"]), t, e))
+    return cases, seqs, classes

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import math
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from monai.transforms import (Compose, RandAffine, RandFlip, RandGaussianNoise,
                               RandScaleIntensity, RandShiftIntensity)
@@ -41,7 +44,7 @@ from model.preprocess import N_SLICES, SLICE_SIZE
 from safetensors.torch import load_file
 
 from training.data import (GRADE_CLASSES, SHARED_DATA, TYPE_CLASSES, collate,
-                           load_figshare_cases, load_tcga_cases)
+                           load_figshare_cases, load_manifest_cases, load_tcga_cases)
 from training.metrics import classification_report
 
 TCGA_CITATION = (
@@ -80,13 +83,39 @@ def split_patients(ids: list[str], labels: list[int], seed: int, test_frac: floa
     return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
 
 
-def joint_loss(out: dict, batch: dict, alpha: float, beta: float) -> torch.Tensor:
-    """``alpha * CE + beta * Cox partial likelihood`` (Cox term only with >= 1 event, 2 cases)."""
+def attention_supervision(slice_weights: torch.Tensor, area: torch.Tensor,
+                          present: torch.Tensor) -> torch.Tensor:
+    """KL(tumour-area distribution || slice attention), mean over present sequences with tumour.
+
+    slice_weights, area: (B, S, K); present: (B, S). Teaches the slice attention to look at the
+    slices that hold the expert-segmented abnormality (masks exist in training only).
+    """
+    tot = area.sum(-1, keepdim=True)
+    ok = present & (tot.squeeze(-1) > 0)
+    if not ok.any():
+        return slice_weights.sum() * 0.0
+    t = area[ok] / tot[ok]
+    a = slice_weights[ok].clamp_min(1e-8)
+    return (torch.xlogy(t, t) - t * torch.log(a)).sum(-1).mean()
+
+
+def joint_loss(out: dict, batch: dict, alpha: float, beta: float, gamma: float = 0.0) -> torch.Tensor:
+    """``alpha * CE + beta * Cox partial likelihood + gamma * attention supervision``.
+
+    The Cox term needs >= 1 event and 2 cases in the batch; the attention term needs masks.
+    """
     loss = alpha * F.cross_entropy(out["logits"], batch["label"])
+    if gamma > 0 and "tumor_area" in batch:
+        loss = loss + gamma * attention_supervision(out["slice_weights"], batch["tumor_area"],
+                                                    batch["present"])
     ok = torch.isfinite(batch["time"])
     if beta > 0 and batch["event"][ok].any() and ok.sum() >= 2:
         loss = loss + beta * neg_partial_log_likelihood(
             out["risk"][ok], batch["event"][ok], batch["time"][ok], ties_method="efron")
+    else:
+        # Keep the risk head in the graph: DistributedDataParallel averages gradients only
+        # when every parameter takes part in the backward pass.
+        loss = loss + 0.0 * out["risk"].sum()
     return loss
 
 
@@ -136,9 +165,11 @@ def predict_cases(net: MultiSequenceNet, cases, k: int = N_SLICES, batch_size: i
 
 
 def _load(args):
-    """Cases and patient split of the task. Returns (cases, split, by_patient)."""
+    """Cases and patient split of the task. Returns (groups, split)."""
     data_dir = Path(args.data)
-    if args.task == "type":
+    if args.manifest:
+        cases, args.manifest_sequences, args.manifest_classes = load_manifest_cases(Path(args.manifest))
+    elif args.task == "type":
         cases = load_figshare_cases(data_dir)
     else:
         cases = load_tcga_cases(data_dir, Path(args.survival) if args.survival else None)
@@ -165,32 +196,64 @@ def _predict(net, cases, task):
             np.array([c.time_days for c in cases]), np.array([c.event for c in cases]), risk, None)
 
 
+def init_distributed() -> tuple[int, int]:
+    """(rank, world size); starts a process group when launched by ``torchrun``.
+
+    Backend: NCCL on CUDA, gloo on CPU (PyTorch DistributedDataParallel).
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def parameters_sha256(net: torch.nn.Module) -> str:
+    """sha256 of all parameters (not buffers), in state-dict order: equal weights, equal hash."""
+    h = hashlib.sha256()
+    for name, p in net.named_parameters():
+        h.update(name.encode())
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def train(args: argparse.Namespace) -> dict:
-    """Run training and write the checkpoint. Returns the model card."""
+    """Run training and write the checkpoint (rank 0). Returns the model card.
+
+    Under ``torchrun --nproc_per_node=N`` each rank trains on its shard of every epoch's
+    patient order (same seeded permutation on all ranks) with DistributedDataParallel.
+    """
     t_start = time.time()
+    rank, world = init_distributed()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     if args.threads:
         torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
+    order_rng = np.random.default_rng(args.seed)  # identical on every rank
+    rng = np.random.default_rng(args.seed + 1000 * rank)  # slices, augmentation, dropout
     groups, split = _load(args)
     tr, va, te = groups["train"], groups["val"], groups["test"]
     print(f"patients: {', '.join(f'{k} {len(v)}' for k, v in split.items())}; samples: train "
           f"{len(tr)}, val {len(va)}, test {len(te)}; load {time.time() - t_start:.1f}s", flush=True)
 
-    if args.task == "type":
+    if args.manifest:
+        config = NetConfig(sequences=list(args.manifest_sequences),
+                           classes=list(args.manifest_classes), dropout=args.dropout)
+        k_train, beta, gamma = args.slices, args.beta, 0.0
+    elif args.task == "type":
         config = NetConfig(sequences=["T1ce"], classes=list(TYPE_CLASSES), dropout=args.dropout)
-        k_train, beta = 1, 0.0
+        k_train, beta, gamma = 1, 0.0, 0.0
     else:
         config = NetConfig(sequences=["T1", "T1ce", "FLAIR"], classes=list(GRADE_CLASSES),
                            dropout=args.dropout)
-        k_train, beta = args.slices, args.beta
+        k_train, beta, gamma = args.slices, args.beta, args.attn_sup
     net = MultiSequenceNet(config)
     if args.init_from:
         print("initialised from", args.init_from, init_from(net, Path(args.init_from)), flush=True)
+    model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(tr) / args.batch_size))
+    per_rank = len(tr) // world
+    steps_per_epoch = max(1, math.ceil(per_rank / args.batch_size))
     total = args.max_steps or args.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total,
                                                 pct_start=0.1)
@@ -198,13 +261,13 @@ def train(args: argparse.Namespace) -> dict:
     best, best_state, bad, step, history = float("inf"), None, 0, 0, []
     for epoch in range(args.epochs):
         net.train()
-        order = rng.permutation(len(tr))
+        order = order_rng.permutation(len(tr))[rank::world][:per_rank]
         losses = []
-        for i in range(0, len(tr), args.batch_size):
+        for i in range(0, per_rank, args.batch_size):
             batch = collate([tr[j] for j in order[i:i + args.batch_size]], config.sequences,
                             k_train, rng, aug, args.seq_dropout)
-            out = net(batch["x"], batch["present"])
-            loss = joint_loss(out, batch, args.alpha, beta)
+            out = model(batch["x"], batch["present"])
+            loss = joint_loss(out, batch, args.alpha, beta, gamma)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -232,13 +295,21 @@ def train(args: argparse.Namespace) -> dict:
     if best_state is not None:
         net.load_state_dict(best_state)
     train_seconds = time.time() - t_start
+    if args.rank_hash_dir:
+        Path(args.rank_hash_dir).mkdir(parents=True, exist_ok=True)
+        (Path(args.rank_hash_dir) / f"rank{rank}.txt").write_text(parameters_sha256(net))
+    if world > 1:
+        dist.barrier()
+        if rank != 0:
+            dist.destroy_process_group()
+            return {}
 
     metrics, cohort_rows, train_risk = {}, [], None
     for name, group in (("train", tr), ("val", va), ("test", te)):
         if not group:
             continue
         ids, y, prob, t, e, risk, per_slice = _predict(net, group, args.task)
-        surv = args.task == "grade"
+        surv = args.task == "grade" or bool(args.manifest)
         metrics[name] = classification_report(y, prob, config.classes, t if surv else None,
                                               e if surv else None, risk if surv else None,
                                               n_boot=args.n_boot)
@@ -250,7 +321,16 @@ def train(args: argparse.Namespace) -> dict:
             for pid, r, ti, ev, lab in zip(ids, risk, t, e, y):
                 cohort_rows.append((pid, float(r), name, ti, int(ev), config.classes[lab]))
 
-    if args.task == "type":
+    if args.manifest:
+        card = {
+            "name": Path(args.out).name,
+            "task": f"{', '.join(config.classes)} from {args.manifest}",
+            "training_data": {"dataset": f"manifest {Path(args.manifest).name}",
+                              "citation": "given by the site", "licence": "given by the site"},
+            "inputs": {"sequences_used": config.sequences, "format": "3D NIfTI per sequence"},
+            "limitations": ["Trained on a site manifest; see the site's data description."],
+        }
+    elif args.task == "type":
         card = {
             "name": "type_figshare",
             "task": "Tumour type (meningioma / glioma / pituitary tumour) from T1ce slices",
@@ -307,14 +387,15 @@ def train(args: argparse.Namespace) -> dict:
             "code": "model/preprocess.py::volume_to_slices",
         },
         "training": {
-            "loss": f"{args.alpha} * cross-entropy + {beta} * Cox partial likelihood (Efron, torchsurv)",
+            "loss": (f"{args.alpha} * cross-entropy + {beta} * Cox partial likelihood (Efron, "
+                     f"torchsurv) + {gamma} * KL(tumour-mask slice distribution || slice attention)"),
             "optimizer": f"AdamW lr {args.lr} wd {args.weight_decay}, one-cycle schedule",
             "model_selection": "lowest validation cross-entropy (patient level)",
             "init_from": args.init_from or None,
             "epochs_run": len(history), "batch_size": args.batch_size,
             "slices_per_sequence": k_train, "sequence_dropout": args.seq_dropout,
             "seed": args.seed, "seconds": round(train_seconds, 1),
-            "device": "cpu", "torch_threads": torch.get_num_threads(),
+            "device": "cpu", "torch_threads": torch.get_num_threads(), "world_size": world,
             "history": history,
             "command": "python -m training.train " + " ".join(args.argv),
         },
@@ -330,6 +411,8 @@ def train(args: argparse.Namespace) -> dict:
         card["risk_threshold"] = float(np.median(train_risk))
     out_dir = Path(args.out)
     card = save_checkpoint(out_dir, net, card)
+    if world > 1:
+        dist.destroy_process_group()
     if cohort_rows:
         import csv
         with open(out_dir / "cohort_risk.csv", "w", newline="") as fh:
@@ -344,6 +427,9 @@ def train(args: argparse.Namespace) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--task", choices=["grade", "type"], default="grade")
+    p.add_argument("--manifest", default=None,
+                   help="CSV: patient_id, T1/T1ce/T2/FLAIR paths, label, [time_days, event]")
+    p.add_argument("--rank-hash-dir", default=None, help="write each rank's weight hash here (tests)")
     p.add_argument("--data", default=None, help="default: the task's folder in shared/data")
     p.add_argument("--init-from", default=None, help="checkpoint whose T1ce encoder starts every branch")
     p.add_argument("--min-epochs", type=int, default=8, help="no early stop before this epoch")
@@ -360,6 +446,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--alpha", type=float, default=1.0)
     p.add_argument("--beta", type=float, default=0.5)
     p.add_argument("--seq-dropout", type=float, default=0.25)
+    p.add_argument("--attn-sup", type=float, default=0.5,
+                   help="weight of the slice-attention supervision by tumour masks (grade task)")
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
