@@ -33,5 +33,31 @@ class UploadTooLargeError(StudyError):
     """The file (or what it decompresses to) is above the configured size cap."""
 
 
+class TimeSeriesError(WrongDimensionsError):
+    """A 4D file holds a time series (fMRI, perfusion, diffusion), not structural sequences."""
+
+
+class AmbiguousChannelsError(UnknownSequenceError):
+    """A file holds several sequences (4D channels, several series) and which is which is unknown."""
+
+
+class NotMRIError(StudyError):
+    """The images are not MRI (CT by DICOM Modality or Hounsfield-like values, X-ray, PET...)."""
+
+
+class UnsupportedDicomError(StudyError):
+    """A DICOM series that cannot be read as one structural volume (mosaic, diffusion, colour,
+    localizer or derived images only, undecodable compression)."""
+
+
+class IncompleteSeriesError(StudyError):
+    """A DICOM series whose slices do not form a regular volume (missing, conflicting or unevenly
+    spaced slices, mixed orientations or sizes)."""
+
+
+class GeometryError(StudyError):
+    """The voxel-to-world geometry cannot be used (degenerate or extremely sheared affine)."""
+
+
 class CheckpointError(Exception):
     """The checkpoint is missing, tampered with (sha256 mismatch) or disagrees with its model card."""
