@@ -1,10 +1,18 @@
 """Command line: load a study and predict, with the same code the app uses.
 
-    python -m model.predict [SEQ=]PATH... [--checkpoint DIR] [--json]
+    python -m model.predict [SEQ=]PATH... [--checkpoint DIR] [--json] [--save-study DIR]
 
-``SEQ=`` (T1, T1ce, T2, FLAIR) overrides the sequence recognised from the file name. On input
-it cannot use, it prints one line saying why and exits with code 2. Patient details are never
-printed (only file names and technical fields).
+PATH is a file (NIfTI-1/2, MGH/MGZ, Analyze .hdr with its .img beside it, DICOM, PNG/JPEG), a
+DICOM folder or a .zip (one series or a whole study). ``SEQ=`` (T1, T1ce, T2, FLAIR) overrides
+the sequence recognised from the file name or DICOM series description; for a file or folder
+holding several volumes (4D channels, several series) give one per volume in order, e.g.
+``FLAIR,T1,T1ce,T2=brats.nii.gz`` (``-`` skips one). Each sequence is reported as loaded: RAS,
+on its own grid, before any resampling for the model. ``--save-study DIR`` writes each loaded
+sequence as ``DIR/<SEQ>.nii.gz`` (RAS NIfTI) so what the app saw can be checked and reused.
+
+On input it cannot use, it prints one line saying why and exits with code 2. Patient details
+are never printed (only file names, series descriptions scrubbed of identifiers, and technical
+fields).
 """
 
 from __future__ import annotations
@@ -26,17 +34,27 @@ def _parse_item(item: str) -> tuple[str, str | None]:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 unusable input or checkpoint)."""
     p = argparse.ArgumentParser(prog="python -m model.predict", description=__doc__.split("\n")[0])
-    p.add_argument("inputs", nargs="+", metavar="[SEQ=]PATH", help="NIfTI file per sequence")
+    p.add_argument("inputs", nargs="+", metavar="[SEQ=]PATH",
+                   help="file, DICOM folder or zip; SEQ may be a comma list for several volumes")
     p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the app's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--save-study", metavar="DIR", default=None,
+                   help="write each loaded sequence as DIR/<SEQ>.nii.gz (RAS)")
     args = p.parse_args(argv)
 
     from model.predictor import Predictor
     from model.study import Study
 
+    saved: list[str] = []
     try:
         items = [_parse_item(i) for i in args.inputs]
         study = Study.from_paths([path for path, _ in items], [seq for _, seq in items])
+        if args.save_study:
+            try:
+                saved = [str(p) for p in study.save(args.save_study)]
+            except OSError as exc:
+                print(f"error: cannot write to {args.save_study}: {exc.strerror or exc}.", file=sys.stderr)
+                return 2
         predictor = Predictor(args.checkpoint)
         pred = predictor.predict(study)
     except (StudyError, CheckpointError) as exc:
@@ -53,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         "risk_group": pred.risk_group,
         "warnings": pred.warnings,
     }
+    if args.save_study:
+        result["saved"] = saved
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -67,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{pred.risk_percentile:.0f}th percentile of training patients)")
         for w in pred.warnings:
             print("warning:", w)
+        for path in saved:
+            print("saved:", path)
     return 0
 
 

@@ -1,17 +1,27 @@
-"""Study page: load the demo study or upload one NIfTI file per sequence."""
+"""Study page: load the demo study or upload MRI files, confirm each volume's sequence, load.
+
+All reading, splitting (4D channels, DICOM series) and checking is done by
+:func:`model.study.read_uploads`; this page only shows what was found and the user's choices.
+"""
 
 import pandas as pd
 import streamlit as st
 
 from model.cached import current_study, get_demo_study, set_study
 from model.errors import StudyError
-from model.study import MAX_FILE_BYTES, SEQUENCES, Study, recognise_sequence
+from model.study import MAX_FILE_BYTES, SEQUENCES, Study, read_uploads
+
+#: Extensions the uploader accepts (".nii.gz", ".mgz", ".img.gz" end in gz/mgz).
+UPLOAD_TYPES = ["nii", "gz", "zip", "dcm", "mgz", "mgh", "hdr", "img", "png", "jpg", "jpeg"]
+CHOOSE, IGNORE = "choose...", "ignore"
 
 st.title("Study")
 st.write(
-    "Upload up to four co-registered 3D MRI sequences of one patient (T1, T1ce, T2, FLAIR), one "
-    "NIfTI file (.nii or .nii.gz) each, or use the demo study. Files are read in memory and never "
-    "stored."
+    "Upload up to four MRI sequences of one patient (T1, T1ce, T2, FLAIR): NIfTI (.nii, "
+    ".nii.gz, also 4D files holding several sequences), a DICOM series or whole study as a .zip "
+    "(or loose .dcm files), FreeSurfer .mgz/.mgh, Analyze .hdr with its .img, or a single PNG/JPEG "
+    "slice. Files are read in memory and never stored; patient details in DICOM headers are "
+    "never shown or kept."
 )
 
 if st.button("Load demo study (BraTS-GLI-00001-000)", key="load_demo"):
@@ -20,33 +30,70 @@ if st.button("Load demo study (BraTS-GLI-00001-000)", key="load_demo"):
 
 st.session_state.setdefault("uploader_gen", 0)
 files = st.file_uploader(
-    "NIfTI files", type=["nii", "gz"], accept_multiple_files=True,
+    "MRI files", type=UPLOAD_TYPES, accept_multiple_files=True,
     key=f"uploader_{st.session_state['uploader_gen']}",
-    help=f"Up to {MAX_FILE_BYTES // 2**20} MB per file.",
+    help=f"Up to {MAX_FILE_BYTES // 2**20} MB per file. Zip a DICOM folder to upload it.",
 )
-CHOOSE = "choose..."
+
+
+def _still_loaded() -> str:
+    return " The previous study is still loaded." if current_study() is not None else ""
+
+
 if files:
-    choices = []
-    for i, f in enumerate(files):
-        guess = recognise_sequence(f.name)
-        options = [CHOOSE, *SEQUENCES]
-        seq = st.selectbox(f"Sequence of {f.name}", options,
-                           index=options.index(guess) if guess else 0, key=f"seq_{i}_{f.name}")
-        choices.append(seq)
+    upload_key = tuple((getattr(f, "file_id", ""), f.name, f.size) for f in files)
+    cached = st.session_state.get("upload_found")
+    if cached is None or cached[0] != upload_key:
+        try:
+            with st.spinner("Reading the files..."):
+                found, error = read_uploads([(f.name, f.getvalue()) for f in files]), None
+        except StudyError as exc:
+            found, error = None, str(exc)
+        st.session_state["upload_found"] = (upload_key, found, error)
+    _, found, error = st.session_state["upload_found"]
+
+    choices: list[str] = []
+    if error:
+        st.error(f"Not loaded: {error}{_still_loaded()}")
+    else:
+        for note in found.warnings:
+            st.warning(note)
+        st.caption("Check the sequence of each volume found (4D files are split into their "
+                   "channels, DICOM uploads into their series).")
+        options = [CHOOSE, *SEQUENCES, IGNORE]
+        for i, vol in enumerate(found.volumes):
+            seq = st.selectbox(
+                f"Sequence of {vol.source_name}", options,
+                index=options.index(vol.sequence) if vol.sequence in options else 0,
+                key=f"seq_{i}_{vol.source_name}",
+            )
+            st.caption(f"{vol.details.get('format', '')} · shape {vol.shape} · spacing "
+                       f"{tuple(round(s, 2) for s in vol.spacing_mm)} mm · {vol.orientation} "
+                       f"(file {vol.source_orientation})")
+            for w in vol.warnings:
+                st.warning(w)
+            choices.append(seq)
     if st.button("Load uploaded study", type="primary", key="load_upload"):
-        if CHOOSE in choices:
-            st.error("Choose the sequence of every file first.")
+        if error:
+            pass  # the refusal is shown above
+        elif CHOOSE in choices:
+            st.error("Choose the sequence of every volume first (or 'ignore').")
         else:
             try:
-                study = Study.from_bytes([(f.name, f.getvalue(), s) for f, s in zip(files, choices)])
+                study = Study.from_volumes(found.volumes,
+                                           [None if c == IGNORE else c for c in choices],
+                                           found.warnings)
             except StudyError as exc:
-                st.error(f"Not loaded: {exc} The previous study is still loaded.")
+                st.error(f"Not loaded: {exc}{_still_loaded()}")
             else:
                 set_study(study)
                 st.session_state["flash"] = f"Study loaded: {', '.join(study.sequences)}."
                 # A new uploader key drops the uploaded bytes from the session.
                 st.session_state["uploader_gen"] += 1
+                st.session_state.pop("upload_found", None)
                 st.rerun()
+else:
+    st.session_state.pop("upload_found", None)
 
 if "flash" in st.session_state:
     st.success(st.session_state.pop("flash"))
@@ -54,6 +101,12 @@ if "flash" in st.session_state:
 study = current_study()
 if study is not None:
     st.subheader("Loaded study")
-    st.dataframe(pd.DataFrame(study.summary()).T, width="stretch")
+    st.dataframe(pd.DataFrame(study.summary()).T.drop(columns=["warnings"], errors="ignore"),
+                 width="stretch")
+    for seq, vol in study.volumes.items():
+        for w in vol.warnings:
+            st.warning(f"{seq}: {w}")
+    per_volume = {f"{s}: {w}" for s, v in study.volumes.items() for w in v.warnings}
     for w in study.warnings:
-        st.warning(w)
+        if w not in per_volume:
+            st.warning(w)
