@@ -1,10 +1,23 @@
-"""Viewer page: axial, coronal and sagittal slices of each sequence (radiological convention)."""
+"""Viewer page: axial, coronal and sagittal views of any sequence with a linked crosshair,
+window/level presets, overlays (attribution map, tumour mask when loaded), radiological or
+neurological convention, and all sequences side by side at the crosshair.
 
+The crosshair is kept in world millimetres (scanner RAS) in the session, so it stays on the
+same anatomical point when the sequence changes, even between sequences on different voxel
+grids. Images are rendered on the server (:func:`model.render.render_views`, cached per
+session) and work in any browser, WebGL or not.
+"""
+
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from model.cached import current_study, get_window
-from model.render import EDGE_LETTERS, VIEWS, render, view_axis
+from model.cached import current_study
+from model.render import (COLORMAPS, CONVENTIONS, VIEWS, WINDOW_PRESETS, IntensityStats, SliceCache,
+                          mm_to_voxel, render_views, view_axis, voxel_to_mm)
+
+AXIS_OF = {"sagittal": "x", "coronal": "y", "axial": "z"}
+MANUAL = "Manual"
 
 st.title("Viewer")
 study = current_study()
@@ -12,34 +25,165 @@ if study is None:
     st.info("Load a study on the Study page first.")
     st.stop()
 
-seq = st.selectbox("Sequence", study.sequences, key="viewer_seq")
-vol = study.volumes[seq]
-level, width = get_window(study, seq)
+ss = st.session_state
+if ss.get("viewer_study") != study.key:  # new study: reset crosshair, caches
+    ss["viewer_study"] = study.key
+    ss["viewer_cache"] = SliceCache(maxsize=64)
+    ss["viewer_stats"] = {}
+    first = study.volumes[study.sequences[0]]
+    ss["viewer_mm"] = tuple(voxel_to_mm(first.affine, [(n - 1) / 2 for n in first.shape]).tolist())
+    for k in [k for k in ss if str(k).startswith(("viewer_axial_", "viewer_coronal_", "viewer_sagittal_"))]:
+        del ss[k]
+cache: SliceCache = ss["viewer_cache"]
 
+
+def stats(seq: str) -> IntensityStats:
+    """Foreground percentiles of a sequence, computed once per study and sequence."""
+    if seq not in ss["viewer_stats"]:
+        ss["viewer_stats"][seq] = IntensityStats.of(study.volumes[seq].data)
+    return ss["viewer_stats"][seq]
+
+
+def slider_key(view: str, seq: str) -> str:
+    return f"viewer_{view}_{seq}"
+
+
+def sync_sliders(seq: str) -> None:
+    """Set the x/y/z sliders of ``seq`` to the world crosshair (before they are drawn)."""
+    vol = study.volumes[seq]
+    ijk = mm_to_voxel(vol.affine, ss["viewer_mm"], vol.shape)
+    for view in VIEWS:
+        ss[slider_key(view, seq)] = int(ijk[view_axis(view)])
+
+
+def on_slider(seq: str) -> None:
+    vol = study.volumes[seq]
+    ijk = [ss[slider_key(v, seq)] for v in ("sagittal", "coronal", "axial")]
+    ss["viewer_mm"] = tuple(voxel_to_mm(vol.affine, ijk).tolist())
+
+
+def jump_to(seq: str, ijk) -> None:
+    vol = study.volumes[seq]
+    ss["viewer_mm"] = tuple(voxel_to_mm(vol.affine, ijk).tolist())
+    sync_sliders(seq)
+
+
+# ------------------------------------------------------------------ controls
+c1, c2, c3 = st.columns([1, 1, 2])
+seq = c1.selectbox("Sequence", study.sequences, key="viewer_seq",
+                   on_change=lambda: sync_sliders(ss["viewer_seq"]))
+vol = study.volumes[seq]
+convention = c2.radio("Convention", CONVENTIONS, key="viewer_convention", horizontal=True,
+                      format_func=str.capitalize,
+                      help="Radiological: the patient's right on the image's left (as in most "
+                           "reading rooms). Neurological: the patient's right on the right.")
+presets = list(WINDOW_PRESETS) + [MANUAL]
+preset = c3.selectbox("Window", presets, key=f"viewer_preset_{seq}",
+                      help="Presets are percentiles of the brain's intensities (MRI has no "
+                           "absolute intensity unit).")
+st_seq = stats(seq)
+if preset == MANUAL:
+    auto_l, auto_w = st_seq.preset(presets[0])
+    lo, hi = st_seq.vmin, st_seq.vmax
+    step = max((hi - lo) / 500, 1e-6)
+    m1, m2 = st.columns(2)
+    level = m1.slider("Level (window centre)", float(lo), float(hi), float(auto_l), step=float(step),
+                      key=f"viewer_level_{seq}")
+    width = m2.slider("Width", float(step), float(hi - lo) * 2, float(auto_w), step=float(step),
+                      key=f"viewer_width_{seq}")
+else:
+    level, width = st_seq.preset(preset)
+
+# Overlays: attribution maps computed on the Prediction page, tumour mask when one is loaded.
+maps_cache = ss.get("attribution_maps", {})
+methods = [m for (k, m) in maps_cache if k == study.key]
+mask = getattr(study, "mask", None)  # RAS label volume on the grid of a sequence, when loaded
+with st.expander("Overlays", expanded=bool(methods)):
+    o1, o2, o3, o4 = st.columns(4)
+    ov_choice = o1.selectbox("Attribution map", ["off"] + methods, key="viewer_overlay",
+                             index=1 if methods else 0,
+                             help="Maps are computed on the Prediction page.")
+    cmap = o2.selectbox("Colormap", COLORMAPS, key="viewer_cmap")
+    opacity = o3.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="viewer_opacity")
+    threshold = o4.slider("Hide below", 0.0, 1.0, 0.2, 0.05, key="viewer_threshold",
+                          help="Attribution values below this fraction of full scale are transparent.")
+    mask_on, mask_opacity = False, 0.0
+    if mask is not None:
+        k1, k2 = st.columns(2)
+        mask_on = k1.toggle("Tumour mask", value=True, key="viewer_mask_on")
+        mask_opacity = k2.slider("Mask opacity", 0.0, 1.0, 0.4, 0.05, key="viewer_mask_opacity")
+    else:
+        st.caption("No tumour mask is loaded with this study.")
+
+overlay = None
+if ov_choice != "off":
+    maps = maps_cache[(study.key, ov_choice)]
+    overlay = maps.get(seq)
+    if overlay is None:  # a sequence the model does not use: borrow a map on the same grid
+        for s, m in maps.items():
+            src = study.volumes[s]
+            if src.shape == vol.shape and np.allclose(src.affine, vol.affine, atol=1e-3):
+                overlay = m
+                st.caption(f"The model does not use {seq}; showing the {s} map (same voxel grid).")
+                break
+        else:
+            st.caption(f"No {ov_choice} map for {seq} (the model does not use it).")
+mask_vol = mask if (mask_on and mask is not None and getattr(mask, "shape", None) == vol.shape) else None
+
+# ------------------------------------------------------------------ crosshair
+for view in VIEWS:
+    if slider_key(view, seq) not in ss:
+        sync_sliders(seq)
+        break
 cols = st.columns(3)
+ijk = [0, 0, 0]
 for col, view in zip(cols, VIEWS):
     axis = view_axis(view)
-    n = vol.shape[axis]
     with col:
-        idx = st.slider(f"{view} slice", 0, n - 1, n // 2, key=f"viewer_{view}_{seq}")
-        top, bottom, left, right = EDGE_LETTERS[view]
-        st.image(render(vol.data, vol.spacing_mm, view, idx, level, width),
-                 caption=f"{view} {idx + 1}/{n}  ·  top {top}, bottom {bottom}, left {left}, right {right}",
-                 width="stretch")
+        ijk[axis] = st.slider(f"{view} slice ({AXIS_OF[view]}, voxels)", 0, vol.shape[axis] - 1,
+                              key=slider_key(view, seq), on_change=on_slider, args=(seq,))
+mm = voxel_to_mm(vol.affine, ijk)
+value = float(vol.data[tuple(ijk)])
 
+j1, j2, j3 = st.columns([3, 1, 1])
+j1.markdown(f"**Crosshair** voxel (i, j, k) = ({ijk[0]}, {ijk[1]}, {ijk[2]}) · position "
+            f"(x, y, z) = ({mm[0]:.1f}, {mm[1]:.1f}, {mm[2]:.1f}) mm (scanner RAS) · "
+            f"{seq} value **{value:.4g}**")
+j2.button("Centre", key="viewer_centre", on_click=jump_to,
+          args=(seq, [(n - 1) // 2 for n in vol.shape]))
+if overlay is not None:
+    peak = np.unravel_index(int(np.argmax(overlay)), overlay.shape)
+    j3.button("Strongest attribution", key="viewer_peak", on_click=jump_to, args=(seq, peak))
+
+imgs = render_views(vol.data, vol.spacing_mm, tuple(ijk), level, width, convention=convention,
+                    overlay=overlay, overlay_key=(ov_choice, seq), colormap=cmap, opacity=opacity,
+                    threshold=threshold, mask=mask_vol, mask_key="mask", mask_opacity=mask_opacity,
+                    cache=cache, key=(study.key, seq))
+for col, view in zip(cols, VIEWS):
+    axis = view_axis(view)
+    col.image(imgs[view], width="stretch",
+              caption=f"{view} {AXIS_OF[view]} = {ijk[axis]} / {vol.shape[axis] - 1} "
+                      f"({mm[axis]:+.1f} mm)")
+
+# ------------------------------------------------------------------ sequences side by side
 if len(study.sequences) > 1:
-    st.subheader("All sequences, axial")
-    z_frac = st.slider("Axial position (% of the volume)", 0, 100, 50, key="viewer_compare_z")
+    st.subheader("All sequences at the crosshair")
+    cview = st.radio("View", VIEWS, key="viewer_compare_view", horizontal=True)
     cols = st.columns(len(study.sequences))
     for col, s in zip(cols, study.sequences):
         v = study.volumes[s]
-        z = min(v.shape[2] - 1, round(z_frac / 100 * (v.shape[2] - 1)))
-        lv, wd = get_window(study, s)
-        col.image(render(v.data, v.spacing_mm, "axial", z, lv, wd, out_px=240), caption=f"{s} (slice {z + 1})",
-                  width="stretch")
+        vijk = mm_to_voxel(v.affine, ss["viewer_mm"], v.shape)
+        p = ss.get(f"viewer_preset_{s}", presets[0])
+        lv, wd = stats(s).preset(p if p in WINDOW_PRESETS else presets[0])
+        img = render_views(v.data, v.spacing_mm, vijk, lv, wd, views=(cview,), convention=convention,
+                           out_px=240, cache=cache, key=(study.key, s))[cview]
+        col.image(img, width="stretch",
+                  caption=f"{s} · {cview} {AXIS_OF[cview]} = {vijk[view_axis(cview)]}")
 
 st.subheader("Geometry")
 st.dataframe(pd.DataFrame(study.summary()).T, width="stretch")
-st.caption("Images in the radiological convention: the patient's right is on the left of the image.")
+st.caption(f"{convention.capitalize()} convention; letters on the edges: R/L right/left, "
+           "A/P anterior/posterior, S/I superior/inferior. The crosshair is shared by all "
+           "sequences through its position in millimetres.")
 for w in study.warnings:
     st.warning(w)
