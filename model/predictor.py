@@ -2,8 +2,9 @@
 
 :class:`Predictor` holds one verified checkpoint on the best device (CUDA when available, else
 CPU) and is safe to share between sessions: inference runs under ``torch.inference_mode`` and
-the attribution methods used here register no hooks on the shared network (Captum
-``Saliency`` and ``IntegratedGradients`` only differentiate the input).
+the attribution methods (:mod:`model.attribution`) register no hooks on the shared network
+(Saliency, IntegratedGradients and Occlusion only evaluate or differentiate it; LayerGradCam
+hooks a private deep copy).
 
 Example::
 
@@ -24,13 +25,14 @@ from typing import Callable
 import numpy as np
 import torch
 
+from model.attribution import METHODS
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from model.errors import EmptyStudyError
-from model.preprocess import N_SLICES, SliceGeometry, slices_to_volume, volume_to_slices
+from model.preprocess import N_SLICES, SliceGeometry, volume_to_slices
 from model.study import Study
 
-#: Attribution methods offered (Captum class names).
-ATTRIBUTION_METHODS = ("Saliency", "IntegratedGradients")
+#: Attribution methods offered (Captum class names); see :mod:`model.attribution`.
+ATTRIBUTION_METHODS = METHODS
 
 
 def pick_device() -> torch.device:
@@ -52,6 +54,13 @@ class Prediction:
         risk_percentile: percentile (0-100) of ``risk_score`` among the training patients.
         risk_group: "high" above the training median risk, else "low".
         warnings: notes for the user (ignored sequences, missing ones).
+        uncertainty: Monte Carlo dropout summary (Gal & Ghahramani 2016; 30 seeded samples of
+            the dropout layers after the deterministic encoder): ``probability_sd`` (class ->
+            s.d. of its probability), ``predictive_entropy`` (nats, of the mean probabilities),
+            ``entropy_max`` (log of the class count), ``risk_sd`` (s.d. of the risk score),
+            ``agreement`` (share of samples whose top class is ``predicted_class``).
+        temperature: softmax temperature applied to the logits (temperature scaling, Guo et
+            al. ICML 2017; fitted on the validation patients, 1.0 when absent).
     """
 
     probabilities: dict[str, float]
@@ -62,6 +71,8 @@ class Prediction:
     risk_percentile: float
     risk_group: str
     warnings: list[str] = field(default_factory=list)
+    uncertainty: dict = field(default_factory=dict)
+    temperature: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,16 +148,40 @@ class Predictor:
                 present[0, i] = True
         return PreparedStudy(x, present, geometry, warnings)
 
+    def _mc_dropout(self, feats: torch.Tensor, present: torch.Tensor, temperature: float,
+                    predicted: int, n: int = 30, seed: int = 0) -> dict:
+        """Sample the dropout layers of the head ``n`` times (seeded: same input, same answer)."""
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            torch.manual_seed(seed)
+            rep = feats.expand(n, *feats.shape[1:])
+            out = self.net.head(rep, present.expand(n, -1), sample_dropout=True)
+        probs = torch.softmax(out["logits"].double() / temperature, 1).cpu().numpy()
+        mean = probs.mean(0)
+        return {
+            "probability_sd": {c: float(v) for c, v in zip(self.classes, probs.std(0))},
+            "predictive_entropy": float(-(mean * np.log(np.clip(mean, 1e-12, 1))).sum()),
+            "entropy_max": float(np.log(len(self.classes))),
+            "risk_sd": float(out["risk"].double().std()),
+            "agreement": float((probs.argmax(1) == predicted).mean()),
+            "samples": n,
+        }
+
     def predict(self, study: Study, prepared: PreparedStudy | None = None) -> Prediction:
-        """Classify a study and score its risk. Same input, same output (eval mode, no sampling).
+        """Classify a study and score its risk. Same input, same output (eval mode; the Monte
+        Carlo dropout uncertainty is seeded).
 
         Raises:
             EmptyStudyError: see :meth:`prepare`.
         """
         prep = prepared or self.prepare(study)
+        temperature = float(self.card.get("temperature", 1.0))
+        present = prep.present.to(self.device)
         with torch.inference_mode():
-            out = self.net(prep.x.to(self.device), prep.present.to(self.device))
-        prob = torch.softmax(out["logits"][0].double(), 0).cpu().numpy()
+            feats = self.net.encode(prep.x.to(self.device))
+            out = self.net.head(feats, present)
+            predicted = int(out["logits"][0].argmax())
+            uncertainty = self._mc_dropout(feats, present, temperature, predicted)
+        prob = torch.softmax(out["logits"][0].double() / temperature, 0).cpu().numpy()
         seq_w = out["sequence_weights"][0].cpu().numpy()
         slice_w = out["slice_weights"][0].cpu().numpy()
         risk = float(out["risk"][0])
@@ -166,58 +201,43 @@ class Predictor:
             risk_percentile=pct,
             risk_group="high" if risk > threshold else "low",
             warnings=list(study.warnings) + prep.warnings,
+            uncertainty=uncertainty,
+            temperature=temperature,
         )
 
     def attribution(self, study: Study, method: str = "Saliency", target: int | None = None,
                     prepared: PreparedStudy | None = None, n_steps: int = 16,
-                    progress: Callable[[float], None] | None = None) -> dict[str, np.ndarray]:
+                    progress: Callable[[float], None] | None = None,
+                    **settings) -> dict[str, np.ndarray]:
         """Captum attribution of the predicted (or ``target``) class, on each volume's grid.
 
-        Methods: ``Saliency`` (|d logit / d input|; Simonyan et al. 2014) and
-        ``IntegratedGradients`` (Sundararajan et al. 2017; zero baseline, ``n_steps`` steps,
-        ``internal_batch_size`` 4 to bound memory). The map on the model's slices is put back
-        on each sequence's RAS voxel grid by :func:`model.preprocess.slices_to_volume`.
+        Delegates to :func:`model.attribution.attribution_maps` (methods, settings, thread
+        safety and post-processing are documented there): ``Saliency``, ``LayerGradCam``,
+        ``Occlusion`` and ``IntegratedGradients`` (``n_steps`` steps, ``internal_batch_size``
+        4). The map on the model's slices is put back on each sequence's RAS voxel grid by
+        :func:`model.preprocess.slices_to_volume`.
 
+        Args:
+            study: the study (its sequences the model uses are attributed).
+            method: one of :data:`ATTRIBUTION_METHODS`.
+            target: class index; default the predicted class.
+            prepared: output of :meth:`prepare` to reuse.
+            n_steps: IntegratedGradients steps.
+            progress: callback receiving fractions in [0, 1].
+            settings: further keyword settings of :func:`model.attribution.compute_attribution`
+                (``internal_batch_size``, ``window``, ``stride``...), and optionally
+                ``compute``/``postprocess`` callables replacing the two steps.
         Returns:
             sequence -> float32 array with the volume's shape, absolute attribution scaled to
             [0, 1] by its 99.5th percentile per sequence.
         Raises:
             ValueError: unknown method.
+            EmptyStudyError: see :meth:`prepare`.
         """
-        from captum.attr import IntegratedGradients, Saliency
+        from model.attribution import attribution_maps, check_method
 
-        if method not in ATTRIBUTION_METHODS:
-            raise ValueError(f"Unknown attribution method {method!r}; use one of {ATTRIBUTION_METHODS}.")
+        check_method(method)
         prep = prepared or self.prepare(study)
-        x = prep.x.to(self.device).requires_grad_(True)
-        present = prep.present.to(self.device)
-        if target is None:
-            with torch.inference_mode():
-                target = int(self.net(prep.x.to(self.device), present)["logits"][0].argmax())
-
-        def forward(inp: torch.Tensor) -> torch.Tensor:
-            return self.net(inp, present.expand(inp.shape[0], -1))["logits"]
-
-        if progress:
-            progress(0.05)
-        with torch.enable_grad():
-            if method == "Saliency":
-                attr = Saliency(forward).attribute(x, target=target, abs=True)
-            else:
-                attr = IntegratedGradients(forward).attribute(
-                    x, baselines=torch.zeros_like(x), target=target, n_steps=n_steps,
-                    internal_batch_size=4,
-                ).abs()
-        if progress:
-            progress(0.8)
-        attr = attr.detach().cpu()[0]
-        maps = {}
-        for i, s in enumerate(self.sequences):
-            if s not in prep.geometry:
-                continue
-            vol = slices_to_volume(attr[i], prep.geometry[s])
-            scale = float(np.percentile(vol[vol > 0], 99.5)) if (vol > 0).any() else 1.0
-            maps[s] = np.clip(vol / max(scale, 1e-12), 0, 1).astype(np.float32)
-        if progress:
-            progress(1.0)
-        return maps
+        return attribution_maps(self.net, prep.x.to(self.device), prep.present.to(self.device),
+                                prep.geometry, method, target=target, progress=progress,
+                                n_steps=n_steps, **settings)
