@@ -1,13 +1,22 @@
-"""Prediction page: class probabilities, sequence weights, risk score, attribution map."""
+"""Prediction page: class probabilities with uncertainty, sequence weights, slice attention,
+risk score, Captum attribution maps over three views, and the one-page PDF report."""
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from model.cached import current_study, get_attribution, get_predictor, get_prediction, get_window
+from model.cached import current_study, get_attribution, get_predictor, get_prediction
 from model.errors import StudyError
 from model.predictor import ATTRIBUTION_METHODS
-from model.render import VIEWS, render, view_axis
+from model.render import COLORMAPS, VIEWS, IntensityStats, render_views, view_axis
+from model.report import build_report, uncertainty
+
+METHOD_HELP = {
+    "Saliency": "gradient of the class score w.r.t. each input pixel (one backward pass, ~1-3 s)",
+    "LayerGradCam": "Grad-CAM on the last encoder stage of each sequence (coarse 8x8 per slice, ~2-4 s)",
+    "Occlusion": "drop of the class score when 32x32-pixel patches are blanked (model-agnostic, ~10-30 s)",
+    "IntegratedGradients": "gradients integrated from a blank input, 16 steps (~10-40 s)",
+}
 
 st.title("Prediction")
 study = current_study()
@@ -15,7 +24,8 @@ if study is None:
     st.info("Load a study on the Study page first.")
     st.stop()
 
-card = get_predictor().card
+predictor = get_predictor()
+card = predictor.card
 st.caption(f"Model {card.get('name')} v{card.get('version')}: {card.get('task')}. "
            "Research use only, not a diagnosis.")
 try:
@@ -28,9 +38,12 @@ except StudyError as exc:
 for w in pred.warnings:
     st.warning(w)
 
+unc = uncertainty(pred.probabilities)
 c1, c2, c3 = st.columns(3)
 c1.metric("Predicted class", pred.predicted_class,
-          f"p = {pred.probabilities[pred.predicted_class]:.2f}", delta_color="off", delta_arrow="off")
+          f"p = {pred.probabilities[pred.predicted_class]:.2f}, margin {unc['margin']:.2f}",
+          delta_color="off", delta_arrow="off",
+          help="Margin: top probability minus the next one; below 0.2 the model is uncertain.")
 c2.metric("Risk score (Cox log-risk)", f"{pred.risk_score:+.2f}",
           f"{pred.risk_group} risk, {pred.risk_percentile:.0f}th percentile", delta_color="off", delta_arrow="off")
 test = card.get("metrics", {}).get("test", {})
@@ -38,6 +51,9 @@ if test:
     c3.metric("Held-out accuracy / AUC", f"{test.get('accuracy', float('nan')):.2f} / "
               f"{test.get('roc_auc', float('nan')):.2f}", f"{test.get('n_patients')} unseen patients",
               delta_color="off", delta_arrow="off")
+if unc["margin"] < 0.2:
+    st.info(f"Uncertain prediction: the two most likely classes are {unc['margin']:.2f} apart "
+            f"(normalised entropy {unc['entropy']:.2f}).")
 
 left, right = st.columns(2)
 with left:
@@ -49,38 +65,82 @@ with left:
 with right:
     fig = go.Figure(go.Bar(x=list(pred.sequence_weights), y=list(pred.sequence_weights.values()),
                            text=[f"{v:.2f}" for v in pred.sequence_weights.values()]))
-    fig.update_layout(title="Sequence weights (attention fusion)", yaxis_range=[0, 1], height=250,
+    fig.update_layout(title="Sequence weights (attention fusion, this case)", yaxis_range=[0, 1], height=250,
                       margin=dict(l=10, r=10, t=40, b=10))
     st.plotly_chart(fig, width="stretch")
 
-with st.expander("Slice attention per sequence"):
+with st.expander("Slice attention per sequence", expanded=False):
     fig = go.Figure()
     for s, pairs in pred.slice_weights.items():
         fig.add_trace(go.Scatter(x=[z for z, _ in pairs], y=[w for _, w in pairs], mode="lines+markers", name=s))
-    fig.update_layout(xaxis_title="axial slice index", yaxis_title="attention weight", height=300)
+        z_top, w_top = max(pairs, key=lambda zw: zw[1])
+        fig.add_annotation(x=z_top, y=w_top, text=f"{s} max z={z_top}", showarrow=True, arrowhead=2)
+    k = max(len(p) for p in pred.slice_weights.values())
+    fig.add_hline(y=1 / k, line_dash="dot", annotation_text="uniform 1/K")
+    fig.update_layout(xaxis_title="axial slice index (RAS volume, z)", yaxis_title="attention weight",
+                      height=300, margin=dict(l=10, r=10, t=30, b=10))
     st.plotly_chart(fig, width="stretch")
+    st.caption("Gated attention over the model's slices (Ilse et al. 2018): which axial slices the "
+               "model weighted when pooling each sequence.")
 
+# ------------------------------------------------------------------ attribution
 st.subheader("Where the model looked")
-method = st.selectbox("Attribution method (Captum)", ATTRIBUTION_METHODS, key="attr_method")
+method = st.selectbox("Attribution method (Captum)", ATTRIBUTION_METHODS, key="attr_method",
+                      format_func=lambda m: m, help="\n".join(f"{m}: {h}" for m, h in METHOD_HELP.items()))
+st.caption(METHOD_HELP.get(method, ""))
 maps_key = (study.key, method)
 have = maps_key in st.session_state.get("attribution_maps", {})
 if not have and st.button("Compute attribution map", type="primary", key="attr_compute"):
     bar = st.progress(0.0, text=f"Computing {method}...")
-    get_attribution(study, method, progress=lambda f: bar.progress(f, text=f"Computing {method}..."))
+    get_attribution(study, method,
+                    progress=lambda f: bar.progress(min(1.0, max(0.0, f)), text=f"Computing {method}... {f:.0%}"))
     st.rerun()
+maps = None
 if have:
     maps = get_attribution(study, method)
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     seq = c1.selectbox("Sequence", list(maps), key="attr_seq")
-    view = c2.selectbox("View", VIEWS, key="attr_view")
+    cmap = c2.selectbox("Colormap", COLORMAPS, key="attr_cmap")
     opacity = c3.slider("Overlay opacity", 0.0, 1.0, 0.5, key="attr_opacity")
+    threshold = c4.slider("Hide below", 0.0, 1.0, 0.2, 0.05, key="attr_threshold")
     vol, amap = study.volumes[seq], maps[seq]
-    axis = view_axis(view)
-    profile = amap.sum(axis=tuple(i for i in range(3) if i != axis))
-    idx = st.slider("Slice", 0, vol.shape[axis] - 1, int(np.argmax(profile)), key=f"attr_slice_{view}_{seq}")
-    level, width = get_window(study, seq)
-    a, b = st.columns(2)
-    a.image(render(vol.data, vol.spacing_mm, view, idx, level, width), caption=f"{seq} {view} {idx + 1}",
-            width="stretch")
-    b.image(render(vol.data, vol.spacing_mm, view, idx, level, width, overlay=amap, opacity=opacity),
-            caption=f"{method} overlay (hot colours: strongest attribution)", width="stretch")
+    if not amap.any():
+        st.warning(f"{method} gives no positive evidence in {seq} for this class (the map is all zero).")
+    peak = tuple(int(v) for v in np.unravel_index(int(np.argmax(amap)), amap.shape))
+    axial_profile = amap.sum(axis=(0, 1))
+    z = st.slider("Axial slice (z)", 0, vol.shape[2] - 1, int(np.argmax(axial_profile)), key=f"attr_slice_{seq}")
+    plane = amap[:, :, z]
+    ij = np.unravel_index(int(np.argmax(plane)), plane.shape) if plane.any() else peak[:2]
+    ijk = (int(ij[0]), int(ij[1]), int(z))
+    stats = st.session_state.setdefault("attr_stats", {})
+    if (study.key, seq) not in stats:
+        stats[(study.key, seq)] = IntensityStats.of(vol.data)
+    level, width = stats[(study.key, seq)].preset("Auto (0.5-99.5 %)")
+    imgs = render_views(vol.data, vol.spacing_mm, ijk, level, width, overlay=amap, overlay_key=(method, seq),
+                        colormap=cmap, opacity=opacity, threshold=threshold)
+    cols = st.columns(3)
+    for col, view in zip(cols, VIEWS):
+        col.image(imgs[view], width="stretch",
+                  caption=f"{seq} {view} through the strongest voxel of slice z={z} "
+                          f"(index {ijk[view_axis(view)]})")
+    st.caption(f"{method} map of the predicted class, on {seq}'s own voxels (radiological convention). "
+               "It shows what the model's score depends on, not a tumour outline. The Viewer page "
+               "overlays it with the linked crosshair.")
+
+# ------------------------------------------------------------------ report
+st.subheader("Report")
+study_ref, pred_ref, maps_ref = study, pred, maps
+ck_dir = str(predictor.checkpoint_dir)
+
+
+def _report_bytes() -> bytes:
+    """Built when the button is clicked (Streamlit runs it on another thread)."""
+    return build_report(study_ref, pred_ref, card, maps=maps_ref, method=method if maps_ref else None,
+                        checkpoint_dir=ck_dir)
+
+
+st.download_button("Download report (PDF)", data=_report_bytes, file_name=f"tumorboard_{study.key}.pdf",
+                   mime="application/pdf", key="report_download", icon=":material/picture_as_pdf:",
+                   help="One page: de-identified study summary, prediction with uncertainty, key "
+                        "slices (with the map shown above, when computed), survival over the cohort, "
+                        "model card. Research use only.")

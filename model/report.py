@@ -1,0 +1,447 @@
+"""One-page PDF report of a study for the tumour board (fpdf2, no network, no browser).
+
+Contents, top to bottom: a "research use, not a diagnosis" notice; the de-identified study
+summary (:meth:`model.study.Study.summary` only, and of it only geometry: shape, spacing,
+orientation; never file names or header fields); the prediction with its uncertainty and the
+sequence weights; key axial slices with the attribution overlay (or, without a map, at the
+slice the model attended to most); the individual survival curve over the image cohort (from
+:func:`model.survival.individual_survival` when it can be fitted, else the cohort risk
+percentile with the cohort's Kaplan-Meier curves by risk group); the model card summary.
+
+Figures are numpy/Pillow images (:mod:`model.render`) and fpdf2 vector drawing (bars, curves),
+so the report needs neither kaleido nor a Chrome. The layout is fixed on one A4 page: long
+texts are shortened, never wrapped onto a second page.
+
+Example::
+
+    >>> from model.predictor import Predictor
+    >>> from model.study import Study
+    >>> from model.report import build_report
+    >>> p, s = Predictor(), Study.demo()
+    >>> pdf = build_report(s, p.predict(s), p.card)
+    >>> pdf[:4]
+    b'%PDF'
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fpdf import FPDF
+from PIL import Image
+
+from model.render import IntensityStats, mm_to_voxel, render
+
+NOTICE = ("Research use only - not a medical device, not a diagnosis. Do not use for clinical "
+          "decisions.")
+#: Study summary fields printed (everything else, e.g. the file name, is left out).
+SUMMARY_FIELDS = ("shape", "spacing_mm", "orientation", "source_orientation")
+_PAGE_W, _PAGE_H, _M = 210.0, 297.0, 12.0
+_SEQ_RGB = {"T1": (0, 114, 178), "T1ce": (213, 94, 0), "T2": (0, 158, 115), "FLAIR": (204, 121, 167)}
+_GROUP_RGB = {"low": (0, 114, 178), "high": (213, 94, 0)}
+
+
+def _t(text: Any, limit: int | None = None) -> str:
+    """Text safe for the core PDF fonts (latin-1), shortened to ``limit`` characters."""
+    s = str(text)
+    for a, b in (("\u2013", "-"), ("\u2014", "-"), ("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'),
+                 ("\u201d", '"'), ("\u2264", "<="), ("\u2265", ">="), ("\u00d7", "x"), ("\u2026", "...")):
+        s = s.replace(a, b)
+    s = s.encode("latin-1", "replace").decode("latin-1")
+    if limit is not None and len(s) > limit:
+        s = s[: max(0, limit - 3)].rstrip() + "..."
+    return s
+
+
+def deidentified_summary(study) -> list[dict]:
+    """Rows (sequence, shape, spacing_mm, orientation, source_orientation) from
+    ``study.summary()``, dropping every other field (file names may carry patient names)."""
+    rows = []
+    for seq, info in study.summary().items():
+        rows.append({"sequence": seq, **{k: info.get(k) for k in SUMMARY_FIELDS}})
+    return rows
+
+
+def uncertainty(probabilities: dict[str, float]) -> dict[str, float]:
+    """Uncertainty of a class distribution: ``entropy`` normalised to [0, 1] (1 = uniform)
+    and ``margin`` (top-1 minus top-2 probability)."""
+    p = np.clip(np.array(list(probabilities.values()), dtype=float), 1e-12, 1)
+    ent = float(-(p * np.log(p)).sum() / math.log(len(p))) if len(p) > 1 else 0.0
+    top = np.sort(p)[::-1]
+    return {"entropy": ent, "margin": float(top[0] - (top[1] if len(top) > 1 else 0.0))}
+
+
+def key_point(study, prediction, maps: dict[str, np.ndarray] | None) -> tuple[str, tuple[int, int, int]]:
+    """(sequence, voxel) of the key slices: the strongest attribution when maps are given,
+    else the most attended axial slice of the sequence with the largest fusion weight (at the
+    in-plane centre)."""
+    if maps:
+        seq = max(maps, key=lambda s: prediction.sequence_weights.get(s, 0.0))
+        m = maps[seq]
+        z = int(np.argmax(m.sum(axis=(0, 1))))
+        plane = m[:, :, z]
+        i, j = np.unravel_index(int(np.argmax(plane)), plane.shape)
+        return seq, (int(i), int(j), z)
+    seq = max(prediction.sequence_weights, key=prediction.sequence_weights.get)
+    z = max(prediction.slice_weights[seq], key=lambda zw: zw[1])[0]
+    shape = study.volumes[seq].shape
+    return seq, (shape[0] // 2, shape[1] // 2, int(z))
+
+
+def key_slices(study, prediction, maps: dict[str, np.ndarray] | None = None,
+               out_px: int = 300) -> list[tuple[str, np.ndarray]]:
+    """Axial images of every sequence through :func:`key_point` (located in mm, so the same
+    anatomy on different grids), with the attribution overlay where a map exists.
+
+    Returns a list of (caption, uint8 RGB image)."""
+    seq0, ijk0 = key_point(study, prediction, maps)
+    from model.render import voxel_to_mm
+
+    mm = voxel_to_mm(study.volumes[seq0].affine, ijk0)
+    out = []
+    for s in study.sequences:
+        v = study.volumes[s]
+        ijk = mm_to_voxel(v.affine, mm, v.shape)
+        level, width = IntensityStats.of(v.data).preset("Auto (0.5-99.5 %)")
+        ov = (maps or {}).get(s)
+        img = render(v.data, v.spacing_mm, "axial", ijk[2], level, width, overlay=ov, opacity=0.5,
+                     threshold=0.3, out_px=out_px, letters=True, crosshair=ijk if ov is not None else None)
+        out.append((f"{s}, axial z={ijk[2]}" + (" + map" if ov is not None else ""), img))
+    return out
+
+
+def survival_summary(risk_score: float, checkpoint_dir: str | Path | None) -> dict | None:
+    """Individual survival of a patient with ``risk_score`` over the image cohort.
+
+    Returns None when the checkpoint has no ``cohort_risk.csv``. Otherwise a dict with
+    ``cohort_km`` (group -> (times_days, survival) arrays of the training split by risk
+    group), ``percentile`` (of the risk score among the training patients), ``group``,
+    ``individual`` (``model.survival.IndividualPrognosis`` of an image-only Cox model fitted on
+    the training split, or None when it cannot be fitted, e.g. too few events) and ``note``.
+    """
+    from lifelines import KaplanMeierFitter
+
+    from model import survival as sv
+
+    df = sv.load_cohort_risk(checkpoint_dir)
+    if df is None or df.empty:
+        return None
+    train = df[df["split"] == "train"]
+    if train.empty:
+        train = df
+    thr = float(np.median(train["risk_score"]))
+    km = {}
+    for g in ("low", "high"):
+        sub = train[(train["risk_score"] > thr) == (g == "high")]
+        if len(sub) >= 2:
+            f = KaplanMeierFitter().fit(sub["time_days"], sub["event"])
+            sf = f.survival_function_.iloc[:, 0]
+            km[g] = (sf.index.to_numpy(float), sf.to_numpy(float))
+    pct = float(100.0 * np.mean(train["risk_score"].to_numpy() <= risk_score))
+    out = {"cohort_km": km, "percentile": pct, "group": "high" if risk_score > thr else "low",
+           "n": int(len(train)), "events": int(train["event"].sum()), "individual": None,
+           "note": ""}
+    try:
+        model = sv.fit_cox_model(train, ("risk_score",))
+        out["individual"] = sv.individual_survival(model, {"risk_score": float(risk_score)}, n_boot=100)
+        out["note"] = "Cox model on the image risk score, bootstrap 95% band."
+    except Exception as exc:  # noqa: BLE001 - too few events, separation, an older survival module
+        out["note"] = f"Individual curve not available ({type(exc).__name__}); cohort curves only."
+    return out
+
+
+def attribution_eval_summary(checkpoint_dir: str | Path | None) -> str | None:
+    """One line from ``attribution_eval.json`` (deletion AUC per method vs random), or None."""
+    import json
+
+    if not checkpoint_dir:
+        return None
+    path = Path(checkpoint_dir) / "attribution_eval.json"
+    try:
+        ev = json.loads(path.read_text())
+        parts = [f"{m} {r['deletion_auc']:.2f}" for m, r in ev["methods"].items()]
+        return (f"Attribution check ({ev['n_patients']} held-out patients): deletion AUC (lower = "
+                f"more faithful) {', '.join(parts)}; random {ev['random']['deletion_auc']:.2f}.")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class _Report(FPDF):
+    def header(self):  # noqa: D102 - fpdf hook
+        pass
+
+    def footer(self):  # noqa: D102 - fpdf hook
+        pass
+
+
+def _heading(pdf: FPDF, x: float, y: float, text: str) -> None:
+    pdf.set_xy(x, y)
+    pdf.set_font("Helvetica", "B", 10)
+    pdf.set_text_color(20, 20, 20)
+    pdf.cell(0, 5, _t(text))
+
+
+def _text(pdf: FPDF, x: float, y: float, text: str, size: float = 7.5, style: str = "",
+          color=(40, 40, 40), w: float = 0, limit: int | None = None) -> None:
+    pdf.set_xy(x, y)
+    pdf.set_font("Helvetica", style, size)
+    pdf.set_text_color(*color)
+    pdf.cell(w, size * 0.45, _t(text, limit))
+
+
+def _bar(pdf: FPDF, x: float, y: float, w: float, h: float, frac: float, rgb, label: str, value: str) -> None:
+    _text(pdf, x, y, label, w=24, limit=16)
+    pdf.set_draw_color(180, 180, 180)
+    pdf.set_fill_color(235, 235, 235)
+    pdf.rect(x + 25, y, w, h, style="DF")
+    pdf.set_fill_color(*rgb)
+    if frac > 0:
+        pdf.rect(x + 25, y, max(0.3, w * min(1.0, frac)), h, style="F")
+    _text(pdf, x + 26 + w, y, value)
+
+
+def _survival_plot(pdf: FPDF, x: float, y: float, w: float, h: float, surv: dict) -> None:
+    """Axes with cohort KM curves by risk group and the individual curve (+ band)."""
+    ind = surv.get("individual")
+    tmax = max([float(t.max()) for t, _ in surv["cohort_km"].values()] + [365.25])
+    if ind is not None:
+        tmax = max(tmax, float(ind.curve["time_days"].max()))
+    years = tmax / 365.25
+    px = lambda t: x + w * (t / tmax)  # noqa: E731
+    py = lambda s: y + h * (1 - s)  # noqa: E731
+    pdf.set_draw_color(120, 120, 120)
+    pdf.set_line_width(0.2)
+    pdf.line(x, y, x, y + h)
+    pdf.line(x, y + h, x + w, y + h)
+    for s in (0, 0.5, 1):
+        _text(pdf, x - 6, py(s) - 1.2, f"{s:.1f}", size=6)
+    step = 1 if years <= 6 else 2
+    for yr in range(0, int(years) + 1, step):
+        _text(pdf, px(yr * 365.25) - 1, y + h + 0.8, f"{yr}", size=6)
+    _text(pdf, x + w / 2 - 4, y + h + 3.5, "years", size=6)
+    _text(pdf, x - 6, y - 3.5, "survival probability", size=6)
+
+    def steps(t, s):
+        pts = [(px(0), py(1.0))]
+        prev = 1.0
+        for ti, si in zip(t, s):
+            pts += [(px(ti), py(prev)), (px(ti), py(si))]
+            prev = si
+        return pts
+
+    if ind is not None:
+        c = ind.curve
+        t, lo, hi = c["time_days"].to_numpy(float), c["lower"].to_numpy(float), c["upper"].to_numpy(float)
+        if np.isfinite(lo).all() and np.isfinite(hi).all():
+            pdf.set_fill_color(225, 225, 225)
+            poly = [(px(a), py(b)) for a, b in zip(t, hi)] + [(px(a), py(b)) for a, b in zip(t[::-1], lo[::-1])]
+            pdf.polygon(poly, style="F")
+    pdf.set_line_width(0.5)
+    ly = y + 1
+    for g, (t, s) in surv["cohort_km"].items():
+        pdf.set_draw_color(*_GROUP_RGB[g])
+        pdf.polyline(steps(t, s))
+        pdf.line(x + w - 30, ly + 1, x + w - 25, ly + 1)
+        _text(pdf, x + w - 24, ly, f"cohort, {g} risk", size=6)
+        ly += 3
+    if ind is not None:
+        c = ind.curve
+        pdf.set_draw_color(0, 0, 0)
+        pdf.set_dash_pattern(dash=1.2, gap=0.8)
+        pdf.polyline(steps(c["time_days"].to_numpy(float), c["survival"].to_numpy(float)))
+        pdf.line(x + w - 30, ly + 1, x + w - 25, ly + 1)
+        pdf.set_dash_pattern()
+        _text(pdf, x + w - 24, ly, "this study (95% band)", size=6)
+    pdf.set_line_width(0.2)
+
+
+def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | None = None,
+                 method: str | None = None, checkpoint_dir: str | Path | None = None,
+                 created: _dt.datetime | None = None) -> bytes:
+    """Build the one-page PDF report of a study.
+
+    Args:
+        study: :class:`model.study.Study`; only ``summary()`` geometry fields and the voxel
+            data are used (no file name, no header field).
+        prediction: :class:`model.predictor.Prediction` of the study.
+        card: the served model card (dict).
+        maps: optional attribution maps (sequence -> volume in [0, 1]) drawn on the key slices.
+        method: name of the attribution method (caption).
+        checkpoint_dir: checkpoint folder whose ``cohort_risk.csv`` gives the survival curves
+            (none -> the survival section says so).
+        created: time stamp printed (default now, local time).
+    Returns:
+        PDF bytes (starting with ``%PDF``), exactly one A4 page, ~0.3-1 MB.
+    Raises:
+        RuntimeError: the layout spilled onto a second page (a bug).
+    """
+    created = created or _dt.datetime.now()
+    pdf = _Report(orientation="P", unit="mm", format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.set_margins(_M, _M, _M)
+    pdf.set_title("TumorBoard study report")
+    pdf.set_creator("TumorBoard")
+    pdf.set_author("TumorBoard")
+    pdf.add_page()
+    W = _PAGE_W - 2 * _M
+
+    # Title and notice
+    pdf.set_xy(_M, _M)
+    pdf.set_font("Helvetica", "B", 15)
+    pdf.set_text_color(0, 0, 0)
+    pdf.cell(W * 0.6, 7, "TumorBoard - study report")
+    _text(pdf, _M + W * 0.6, _M + 1, f"{created:%Y-%m-%d %H:%M} · model {card.get('name')} "
+          f"v{card.get('version')}", size=7.5, w=W * 0.4, limit=70)
+    pdf.set_fill_color(255, 235, 230)
+    pdf.set_draw_color(200, 60, 40)
+    pdf.rect(_M, _M + 8.5, W, 6.5, style="DF")
+    _text(pdf, _M + 2, _M + 10.2, NOTICE, size=8.5, style="B", color=(160, 30, 20))
+    y = _M + 18
+
+    # Study summary (de-identified)
+    _heading(pdf, _M, y, "Study (de-identified geometry)")
+    y += 6
+    cols = [("sequence", 20), ("voxels (X x Y x Z)", 38), ("spacing (mm)", 38), ("orientation", 24),
+            ("as stored", 20)]
+    xx = _M
+    for name, cw in cols:
+        _text(pdf, xx, y, name, style="B", w=cw)
+        xx += cw
+    y += 4
+    for row in deidentified_summary(study)[:4]:
+        vals = [row["sequence"], " x ".join(str(v) for v in row["shape"]),
+                " x ".join(f"{v:.2f}" for v in row["spacing_mm"]), row["orientation"],
+                row["source_orientation"]]
+        xx = _M
+        for (name, cw), v in zip(cols, vals):
+            _text(pdf, xx, y, v, w=cw, limit=24)
+            xx += cw
+        y += 3.6
+    _text(pdf, _M + 142, y - 3.6 * (len(study.sequences) + 1), "study key", style="B")
+    _text(pdf, _M + 142, y - 3.6 * len(study.sequences), f"{study.key} (content hash)")
+    y += 2
+
+    # Prediction
+    _heading(pdf, _M, y, "Prediction")
+    y0 = y + 6
+    unc = uncertainty(prediction.probabilities)
+    p_top = prediction.probabilities[prediction.predicted_class]
+    _text(pdf, _M, y0, f"{prediction.predicted_class}  (p = {p_top:.2f})", size=10, style="B", limit=48)
+    yy = y0 + 6
+    for c, pv in prediction.probabilities.items():
+        _bar(pdf, _M, yy, 40, 3, pv, (90, 90, 90), c, f"{pv:.2f}")
+        yy += 4.5
+    _text(pdf, _M, yy, f"Uncertainty: normalised entropy {unc['entropy']:.2f} (1 = coin toss), "
+          f"margin {unc['margin']:.2f}" + ("  - UNCERTAIN" if unc["margin"] < 0.2 else ""), limit=95)
+    yy += 4
+    test = card.get("metrics", {}).get("test", {})
+    if test:
+        ci = test.get("roc_auc_ci95") or [float("nan")] * 2
+        _text(pdf, _M, yy, f"Held-out test ({test.get('n_patients')} patients): accuracy "
+              f"{test.get('accuracy', float('nan')):.2f}, ROC AUC {test.get('roc_auc', float('nan')):.2f} "
+              f"[95% CI {ci[0]:.2f}-{ci[1]:.2f}]", limit=95)
+        yy += 4
+    _text(pdf, _M, yy, f"Risk score (Cox log-risk) {prediction.risk_score:+.3f}: {prediction.risk_group} "
+          f"risk, {prediction.risk_percentile:.0f}th percentile of the training patients", limit=95)
+    yy += 4
+    xr = _M + 100
+    _text(pdf, xr, y0, "Sequence weights (attention fusion)", style="B")
+    ys = y0 + 5
+    for s, wv in prediction.sequence_weights.items():
+        _bar(pdf, xr, ys, 45, 3, wv, _SEQ_RGB.get(s, (100, 100, 100)), s, f"{wv:.2f}")
+        ys += 4.5
+    for wmsg in prediction.warnings[:2]:
+        _text(pdf, xr, ys, wmsg, size=6.5, color=(120, 80, 0), limit=70)
+        ys += 3.2
+    y = max(yy, ys) + 2
+
+    # Key slices
+    _heading(pdf, _M, y, "Key slices" + (f" with the {method} map (hot: strongest attribution)"
+                                         if maps else " (most attended slice; no attribution map computed)"))
+    y += 6
+    slices = key_slices(study, prediction, maps)
+    n = max(1, len(slices))
+    gap = 3
+    iw = min(45.0, (W - gap * (n - 1)) / n)
+    ih_max = 0.0
+    for k, (cap, img) in enumerate(slices):
+        h_mm = iw * img.shape[0] / img.shape[1]
+        ih_max = max(ih_max, h_mm)
+        x = _M + k * (iw + gap)
+        pdf.image(Image.fromarray(img), x=x, y=y, w=iw, h=h_mm)
+        _text(pdf, x, y + h_mm + 0.8, cap, size=6.5, w=iw, limit=40)
+    y += ih_max + 5
+    _text(pdf, _M, y, "Radiological convention (patient's right on the image's left). Maps: Captum "
+          "attributions mapped back to each sequence's voxels; where the model looked, not a "
+          "tumour outline.", size=6.5, color=(90, 90, 90), limit=190)
+    y += 5
+
+    # Survival
+    _heading(pdf, _M, y, "Survival over the image cohort")
+    y += 6
+    try:
+        surv = survival_summary(prediction.risk_score, checkpoint_dir)
+    except Exception as exc:  # noqa: BLE001 - keep the report even when the cohort is unusable
+        surv = None
+        _text(pdf, _M, y, f"Cohort not available ({type(exc).__name__}).")
+    plot_h = 58.0
+    if surv is None:
+        _text(pdf, _M, y + 4, f"No cohort survival data for this checkpoint; risk percentile "
+              f"{prediction.risk_percentile:.0f} among the training patients.")
+    else:
+        _survival_plot(pdf, _M + 8, y + 4, 100, plot_h - 8, surv)
+        tx = _M + 118
+        ty = y + 2
+        _text(pdf, tx, ty, f"Risk percentile {surv['percentile']:.0f} of {surv['n']} training patients "
+              f"({surv['events']} deaths): {surv['group']} risk group.", w=W - 118, limit=80)
+        ty += 4
+        ind = surv.get("individual")
+        if ind is not None:
+            for r in ind.horizons.itertuples():
+                flag = " (beyond follow-up)" if r.beyond_follow_up else ""
+                _text(pdf, tx, ty, f"{r.years:.0f}-year survival {r.survival:.0%} "
+                      f"[{r.lower:.0%}-{r.upper:.0%}]{flag}", limit=60)
+                ty += 3.6
+        _text(pdf, tx, ty + 1, surv["note"], size=6.5, color=(90, 90, 90), limit=62)
+        _text(pdf, tx, ty + 4.5, "Small cohort, wide uncertainty: not a prognosis.",
+              size=6.5, color=(90, 90, 90), limit=62)
+    y += plot_h + 2
+
+    # Model card
+    _heading(pdf, _M, y, f"Model card: {card.get('name')} v{card.get('version')}")
+    y += 6
+    td = card.get("training_data", {})
+    npat = td.get("n_patients")
+    npat_txt = ", ".join(f"{k} {v}" for k, v in npat.items()) if isinstance(npat, dict) else str(npat)
+    lines = [f"Task: {card.get('task', '')}",
+             f"Training data: {td.get('dataset', '')} (patients: {npat_txt})",
+             f"Intended use: {card.get('intended_use', '')}"]
+    for split in ("test", "val"):
+        m = card.get("metrics", {}).get(split)
+        if m:
+            ci = m.get("roc_auc_ci95") or [float("nan")] * 2
+            lines.append(f"Metrics ({split}, {m.get('n_patients')} patients): accuracy "
+                         f"{m.get('accuracy', float('nan')):.2f}, ROC AUC {m.get('roc_auc', float('nan')):.2f} "
+                         f"[{ci[0]:.2f}-{ci[1]:.2f}], C-index {m.get('c_index', float('nan')):.2f}")
+    ev = attribution_eval_summary(checkpoint_dir)
+    if ev:
+        lines.append(ev)
+    lines += [f"Limitation: {lim}" for lim in card.get("limitations", [])[:4]]
+    for line in lines:
+        if y > _PAGE_H - _M - 12:
+            break
+        _text(pdf, _M, y, line, size=6.8, limit=150)
+        y += 3.5
+
+    # Footer notice
+    pdf.set_fill_color(255, 235, 230)
+    pdf.rect(_M, _PAGE_H - _M - 6, W, 6, style="F")
+    _text(pdf, _M + 2, _PAGE_H - _M - 4.3, NOTICE + " Generated by TumorBoard; weights sha256 "
+          f"{str(card.get('sha256', ''))[:12]}.", size=6.5, style="B", color=(160, 30, 20), limit=180)
+    if pdf.pages_count != 1:
+        raise RuntimeError(f"The report layout spilled onto {pdf.pages_count} pages.")
+    return bytes(pdf.output())
