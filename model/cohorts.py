@@ -1,0 +1,631 @@
+"""Survival cohorts of the Survival page, loaded into ONE documented schema.
+
+No Streamlit here. Every loader reads a small CSV committed in ``data/cohorts/`` (copied from
+``shared/data``; origin, licence and citation in ``data/cohorts/ATTRIBUTION.md``) and returns a
+:class:`pandas.DataFrame` in the schema below, converting units explicitly.
+
+The cohort schema
+-----------------
+Always present, in this order:
+
+============== ======= ===================================================================
+column         dtype   meaning
+============== ======= ===================================================================
+patient_id     str     the source's patient identifier (generated ``ISLP-001``... for ISLP)
+time_days      float   follow-up time in **days** (>= 0): time to death, or to the last
+                       contact when censored
+event          int     1 = death observed, 0 = censored (alive at ``time_days``)
+cohort         str     registry key of the cohort (``"ucsf_pdgm"``, ...)
+============== ======= ===================================================================
+
+Then the cohort's covariates, a subset of :data:`COVARIATES` (name, dtype, unit and levels are
+the same in every cohort; a value the source does not give is NaN). Categorical covariates are
+``object`` columns of str or NaN; numeric ones are float.
+
+Unit conversions (explicit, in one place each)
+----------------------------------------------
+* months -> days: x :data:`DAYS_PER_MONTH` = 30.4375 (= 365.25 / 12), ISLP ``time``;
+* weeks  -> days: x :data:`DAYS_PER_WEEK` = 7, LUMIERE ``survival_weeks``;
+* BraTS ``Survival`` text: a number is days to death (event 1; the BraTS survival tables have
+  no event column and list deaths), ``"ALIVE (N days later)"`` is censored at N days (event 0),
+  see :func:`parse_brats_survival`.
+* TCGA-CDR, UCSF-PDGM, BraTS: already days.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from model.survival import join_image_covariates, load_cohort_risk, load_tcga_cdr
+
+__all__ = [
+    "COHORT_DIR",
+    "DAYS_PER_MONTH",
+    "DAYS_PER_WEEK",
+    "SCHEMA_COLUMNS",
+    "Covariate",
+    "COVARIATES",
+    "CohortSpec",
+    "COHORTS",
+    "months_to_days",
+    "weeks_to_days",
+    "parse_brats_survival",
+    "age_group",
+    "load_tcga_clinical",
+    "load_ucsf_pdgm",
+    "load_brats19",
+    "load_brats20",
+    "load_islp_braincancer",
+    "load_lumiere",
+    "load_image_cohort",
+    "load_cohort",
+    "stratifiable",
+    "validate_cohort",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+COHORT_DIR = REPO_ROOT / "data" / "cohorts"
+
+#: days per month (mean Gregorian month = 365.25 / 12).
+DAYS_PER_MONTH = 30.4375
+#: days per week.
+DAYS_PER_WEEK = 7.0
+
+SCHEMA_COLUMNS = ["patient_id", "time_days", "event", "cohort"]
+
+
+@dataclass(frozen=True)
+class Covariate:
+    """One covariate of the schema.
+
+    Attributes:
+        label: human-readable name shown in the app.
+        kind: ``"categorical"`` (str levels) or ``"numeric"`` (float).
+        unit: unit of a numeric covariate ("" for categorical / unitless).
+        description: how it is coded.
+        levels: display / reference order of a categorical covariate (first = Cox reference);
+            empty = most frequent level is the reference.
+    """
+
+    label: str
+    kind: str
+    unit: str = ""
+    description: str = ""
+    levels: tuple[str, ...] = ()
+
+
+#: Every covariate any cohort may carry (name -> :class:`Covariate`).
+COVARIATES: dict[str, Covariate] = {
+    "cancer_type": Covariate("TCGA project", "categorical", "", "LGG or GBM", ("LGG", "GBM")),
+    "grade": Covariate(
+        "grade", "categorical", "", "WHO CNS grade (II / III / IV)", ("WHO II", "WHO III", "WHO IV")
+    ),
+    "brats_grade": Covariate("BraTS grade", "categorical", "", "BraTS label HGG / LGG", ("LGG", "HGG")),
+    "histology": Covariate("histology", "categorical", "", "TCGA histological type"),
+    "diagnosis": Covariate("diagnosis", "categorical", "", "final pathologic diagnosis as given"),
+    "idh": Covariate("IDH", "categorical", "", "IDH1/2 status: mutant or wildtype", ("wildtype", "mutant")),
+    "mgmt": Covariate(
+        "MGMT", "categorical", "", "MGMT promoter methylation", ("unmethylated", "methylated")
+    ),
+    "codeletion_1p19q": Covariate(
+        "1p/19q", "categorical", "", "1p/19q status", ("intact", "co-deleted", "relative co-deletion")
+    ),
+    "resection": Covariate(
+        "resection", "categorical", "", "extent of resection: GTR (gross total), STR (subtotal), biopsy",
+        ("GTR", "STR", "biopsy"),
+    ),
+    "karnofsky": Covariate("Karnofsky", "numeric", "points (0-100)", "Karnofsky performance status"),
+    "karnofsky_group": Covariate(
+        "Karnofsky group", "categorical", "", "Karnofsky < 80 or >= 80", ("KPS >= 80", "KPS < 80")
+    ),
+    "tumor_volume_cm3": Covariate("tumour volume", "numeric", "cm³", "gross tumour volume"),
+    "location": Covariate("location", "categorical", "", "supratentorial / infratentorial"),
+    "stereotactic": Covariate("stereotactic method", "categorical", "", "SRS (radiosurgery) / SRT (radiotherapy)"),
+    "age_years": Covariate("age", "numeric", "years", "age at diagnosis / surgery / MRI (see cohort)"),
+    "age_group": Covariate("age group", "categorical", "", "< 40, 40-59, >= 60 years", ("< 40", "40-59", ">= 60")),
+    "sex": Covariate("sex", "categorical", "", "female / male", ("female", "male")),
+    "any_progression": Covariate(
+        "any PD rating", "categorical", "", "at least one visit rated progressive disease (RANO)", ("no", "yes")
+    ),
+    "n_visits": Covariate("visits", "numeric", "count", "number of imaging visits"),
+    "risk_score": Covariate("image risk score", "numeric", "Cox log-risk (unitless)", "image model output"),
+    "risk_group": Covariate(
+        "predicted risk group", "categorical", "", "image model: above (high) / at or below (low) the training median",
+        ("low", "high"),
+    ),
+    "split": Covariate("split", "categorical", "", "training split of the image model", ("train", "val", "test")),
+}
+
+
+@dataclass(frozen=True)
+class CohortSpec:
+    """One entry of the cohort registry.
+
+    Attributes:
+        key: registry key (also the ``cohort`` column).
+        title: name shown in the app.
+        description: one line on the population.
+        source_unit: time unit of the source file (converted to days by the loader).
+        citation: short citation (full one in ``data/cohorts/ATTRIBUTION.md``).
+        licence: licence of the data.
+        loader: ``loader(endpoint=..., checkpoint_dir=...) -> DataFrame`` in the schema.
+        strata: categorical covariates offered for stratification (page shows those with >= 2
+            levels in the loaded data).
+        numeric: numeric covariates offered as Cox adjusters.
+        endpoints: endpoints the cohort has (``("OS",)`` or ``("OS", "PFI")``).
+        note: caveat shown under the figure ("" if none).
+    """
+
+    key: str
+    title: str
+    description: str
+    source_unit: str
+    citation: str
+    licence: str
+    loader: Callable[..., pd.DataFrame] = field(repr=False, compare=False)
+    strata: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ("OS",)
+    note: str = ""
+    needs_checkpoint: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# Unit conversions and parsing
+# --------------------------------------------------------------------------------------------
+def months_to_days(months: pd.Series | np.ndarray | float) -> pd.Series | np.ndarray | float:
+    """Months -> days, x 30.4375 (365.25 / 12). NaN stays NaN; no rounding."""
+    return months * DAYS_PER_MONTH
+
+
+def weeks_to_days(weeks: pd.Series | np.ndarray | float) -> pd.Series | np.ndarray | float:
+    """Weeks -> days, x 7. NaN stays NaN."""
+    return weeks * DAYS_PER_WEEK
+
+
+_ALIVE_RE = re.compile(r"^\s*alive\s*\(\s*(\d+(?:\.\d+)?)\s*days?\s*later\s*\)\s*$", re.IGNORECASE)
+
+
+def parse_brats_survival(value: object) -> tuple[float, float]:
+    """One BraTS ``Survival`` / ``Survival_days`` cell -> ``(time_days, event)``.
+
+    * a number (int, float or numeric text such as ``"616"``): days to death -> ``(616.0, 1.0)``
+      (the BraTS survival tables list overall survival of deceased patients and have no event
+      column);
+    * ``"ALIVE (N days later)"`` (any case / spacing): alive at the last contact N days after
+      diagnosis -> ``(N, 0.0)``, a censored observation, not an error;
+    * NaN / empty: no survival recorded -> ``(nan, nan)`` (the loader drops the row).
+
+    Raises:
+        ValueError: any other text, or a negative number of days.
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return float("nan"), float("nan")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        days, event = float(value), 1.0
+    else:
+        text = str(value).strip()
+        if text == "":
+            return float("nan"), float("nan")
+        m = _ALIVE_RE.match(text)
+        if m:
+            days, event = float(m.group(1)), 0.0
+        else:
+            try:
+                days, event = float(text), 1.0
+            except ValueError:
+                raise ValueError(
+                    f"Unrecognised BraTS survival value {value!r}: expected days (a number) or "
+                    "'ALIVE (N days later)'."
+                ) from None
+    if days < 0:
+        raise ValueError(f"Negative BraTS survival {value!r} (days).")
+    return days, event
+
+
+def age_group(age_years: pd.Series) -> pd.Series:
+    """Years -> ``"< 40"``, ``"40-59"``, ``">= 60"`` (object dtype, NaN stays NaN)."""
+    a = pd.to_numeric(age_years, errors="coerce")
+    out = pd.Series(np.where(a < 40, "< 40", np.where(a < 60, "40-59", ">= 60")), index=a.index, dtype=object)
+    return out.where(a.notna())
+
+
+def _path(path: str | Path | None, default: str) -> Path:
+    p = Path(path) if path is not None else COHORT_DIR / default
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"Cohort table not found at {p}. The committed copy normally lives in data/cohorts/ "
+            "(see data/cohorts/ATTRIBUTION.md)."
+        )
+    return p
+
+
+def _finish(df: pd.DataFrame, key: str, name: str) -> pd.DataFrame:
+    """Drop rows without time/event, check values, cast, add ``cohort`` and column order."""
+    df = df[df["time_days"].notna() & df["event"].notna()].copy()
+    bad = sorted(set(df["event"].unique()) - {0, 1})
+    if bad:
+        raise ValueError(f"{name}: event must be 0/1 (1 = death, 0 = censored); found {bad}.")
+    if (df["time_days"] < 0).any():
+        raise ValueError(f"{name}: negative follow-up times.")
+    df["time_days"] = df["time_days"].astype(float)
+    df["event"] = df["event"].astype(int)
+    df["patient_id"] = df["patient_id"].astype(str)
+    df["cohort"] = key
+    for c in df.columns:
+        spec = COVARIATES.get(c)
+        if spec is None:
+            continue
+        if spec.kind == "numeric":
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+        else:
+            df[c] = df[c].astype(object).where(df[c].notna())
+    rest = [c for c in df.columns if c not in SCHEMA_COLUMNS]
+    return df[SCHEMA_COLUMNS + rest].reset_index(drop=True)
+
+
+def _lower(s: pd.Series, allowed: set[str] | None = None, mapping: dict[str, str] | None = None) -> pd.Series:
+    def f(v: object) -> object:
+        if not isinstance(v, str) or v.strip() == "":
+            return np.nan
+        t = v.strip().lower()
+        if mapping is not None:
+            return mapping.get(t, np.nan)
+        return t if (allowed is None or t in allowed) else np.nan
+
+    return s.map(f).astype(object)
+
+
+# --------------------------------------------------------------------------------------------
+# Loaders
+# --------------------------------------------------------------------------------------------
+def load_tcga_clinical(endpoint: str = "OS", path: str | Path | None = None, **_: object) -> pd.DataFrame:
+    """TCGA-CDR LGG + GBM (Liu et al. 2018) in the cohort schema.
+
+    Wraps :func:`model.survival.load_tcga_cdr` (days already; ``endpoint`` "OS" or "PFI") and
+    adds ``cohort = "tcga"`` and ``age_group``. Covariates: ``cancer_type``, ``grade`` (GBM =
+    WHO IV), ``histology``, ``age_years`` (at diagnosis), ``age_group``, ``sex``.
+    OS: 1067 patients, 594 deaths. Raises as :func:`load_tcga_cdr`.
+    """
+    df = load_tcga_cdr(path, endpoint=endpoint)
+    df["age_group"] = age_group(df["age_years"])
+    return _finish(df, "tcga", "TCGA-CDR")
+
+
+def load_ucsf_pdgm(path: str | Path | None = None, **_: object) -> pd.DataFrame:
+    """UCSF-PDGM clinical table (Calabrese et al. 2022) in the cohort schema.
+
+    Source columns -> schema: ``ID`` -> patient_id; ``OS`` (days) -> time_days; ``1-dead
+    0-alive`` -> event; ``WHO CNS Grade`` 2/3/4 -> ``grade`` "WHO II/III/IV"; ``Final pathologic
+    diagnosis (WHO 2021)`` -> ``diagnosis``; ``IDH`` "wildtype" -> "wildtype", any named
+    mutation / "mutated (NOS)" -> "mutant"; ``MGMT status`` positive -> "methylated", negative ->
+    "unmethylated", indeterminate / empty -> NaN; ``1p/19q`` intact / co-deletion (any case) ->
+    "intact" / "co-deleted", "relative co-deletion" kept; ``EOR`` GTR / STR / biopsy ->
+    ``resection``; ``Age at MRI`` (years) -> ``age_years``; ``Sex`` M/F -> male/female.
+    The one row without OS is dropped: 400 patients, 191 deaths.
+
+    Raises:
+        FileNotFoundError: the CSV is missing. ValueError: non-0/1 events or negative times.
+    """
+    p = _path(path, "ucsf_pdgm_metadata_v2.csv")
+    raw = pd.read_csv(p, dtype={"ID": str})
+    idh = raw["IDH"].map(
+        lambda v: np.nan if not isinstance(v, str) or not v.strip()
+        else ("wildtype" if v.strip().lower() == "wildtype" else "mutant")
+    )
+    codel = _lower(
+        raw["1p/19q"],
+        mapping={"intact": "intact", "co-deletion": "co-deleted", "relative co-deletion": "relative co-deletion"},
+    )
+    grade = pd.to_numeric(raw["WHO CNS Grade"], errors="coerce").map({2: "WHO II", 3: "WHO III", 4: "WHO IV"})
+    df = pd.DataFrame(
+        {
+            "patient_id": raw["ID"].str.strip(),
+            "time_days": pd.to_numeric(raw["OS"], errors="coerce"),  # days
+            "event": pd.to_numeric(raw["1-dead 0-alive"], errors="coerce"),
+            "grade": grade.astype(object),
+            "diagnosis": raw["Final pathologic diagnosis (WHO 2021)"].astype(object),
+            "idh": idh.astype(object),
+            "mgmt": _lower(raw["MGMT status"], mapping={"positive": "methylated", "negative": "unmethylated"}),
+            "codeletion_1p19q": codel,
+            "resection": raw["EOR"].map(
+                lambda v: {"gtr": "GTR", "str": "STR", "biopsy": "biopsy"}.get(str(v).strip().lower(), np.nan)
+                if isinstance(v, str) else np.nan
+            ).astype(object),
+            "age_years": pd.to_numeric(raw["Age at MRI"], errors="coerce"),
+            "sex": _lower(raw["Sex"], mapping={"m": "male", "f": "female", "male": "male", "female": "female"}),
+        }
+    )
+    df["age_group"] = age_group(df["age_years"])
+    return _finish(df, "ucsf_pdgm", p.name)
+
+
+def load_brats19(
+    path: str | Path | None = None, mapping_path: str | Path | None = None, **_: object
+) -> pd.DataFrame:
+    """BraTS 2019 survival table in the cohort schema.
+
+    ``Survival`` is text: a number = days to death (event 1), ``"ALIVE (N days later)"`` =
+    censored at N days (event 0), see :func:`parse_brats_survival`. Rows with no survival value
+    (38 of 207) are dropped: 169 patients, 168 deaths, 1 censored. ``Age`` (years) ->
+    ``age_years``; ``ResectionStatus`` GTR / STR -> ``resection`` (NaN when not given);
+    ``brats_grade`` HGG / LGG from ``name_mapping.csv`` (all survival patients are HGG).
+
+    Raises:
+        FileNotFoundError: a CSV is missing. ValueError: an unrecognised survival text.
+    """
+    p = _path(path, "brats19_survival_data.csv")
+    raw = pd.read_csv(p, dtype={"BraTS19ID": str, "Survival": object})
+    parsed = raw["Survival"].map(parse_brats_survival)
+    df = pd.DataFrame(
+        {
+            "patient_id": raw["BraTS19ID"].str.strip(),
+            "time_days": parsed.map(lambda t: t[0]).astype(float),
+            "event": parsed.map(lambda t: t[1]).astype(float),
+            "age_years": pd.to_numeric(raw["Age"], errors="coerce"),
+            "resection": raw["ResectionStatus"].map(
+                lambda v: {"gtr": "GTR", "str": "STR"}.get(str(v).strip().lower(), np.nan)
+                if isinstance(v, str) else np.nan
+            ).astype(object),
+        }
+    )
+    try:
+        mp = pd.read_csv(_path(mapping_path, "brats19_name_mapping.csv"), dtype=str)
+        grade = dict(zip(mp["BraTS_2019_subject_ID"].str.strip(), mp["Grade"].str.strip()))
+        df["brats_grade"] = df["patient_id"].map(grade).astype(object)
+    except FileNotFoundError:
+        df["brats_grade"] = np.nan
+    df["age_group"] = age_group(df["age_years"])
+    return _finish(df, "brats19", p.name)
+
+
+def load_brats20(path: str | Path | None = None, **_: object) -> pd.DataFrame:
+    """BraTS 2020 ``survival_info.csv`` in the cohort schema.
+
+    ``Survival_days`` is parsed with :func:`parse_brats_survival` (numbers = days to death,
+    "ALIVE (N days later)" = censored at N; this copy has numbers only): 194 patients, all
+    deaths. ``Age`` (years) -> ``age_years``; ``Extent_of_Resection`` GTR / STR -> ``resection``
+    ("NA" = not available -> NaN).
+
+    Raises:
+        FileNotFoundError: the CSV is missing. ValueError: an unrecognised survival text.
+    """
+    p = _path(path, "brats20_survival_info.csv")
+    raw = pd.read_csv(p, dtype={"Brats20ID": str, "Survival_days": object})
+    parsed = raw["Survival_days"].map(parse_brats_survival)
+    df = pd.DataFrame(
+        {
+            "patient_id": raw["Brats20ID"].str.strip(),
+            "time_days": parsed.map(lambda t: t[0]).astype(float),
+            "event": parsed.map(lambda t: t[1]).astype(float),
+            "age_years": pd.to_numeric(raw["Age"], errors="coerce"),
+            "resection": raw["Extent_of_Resection"].map(
+                lambda v: {"gtr": "GTR", "str": "STR"}.get(str(v).strip().lower(), np.nan)
+                if isinstance(v, str) else np.nan
+            ).astype(object),
+        }
+    )
+    df["age_group"] = age_group(df["age_years"])
+    return _finish(df, "brats20", p.name)
+
+
+def load_islp_braincancer(path: str | Path | None = None, **_: object) -> pd.DataFrame:
+    """ISLP ``BrainCancer`` (Selingerová et al. 2016) in the cohort schema.
+
+    ``time`` is in **months** -> ``time_days = time x 30.4375`` (:func:`months_to_days`);
+    ``status`` 1 = dead -> event. ``ki`` -> ``karnofsky`` (points) and ``karnofsky_group``
+    (< 80 / >= 80); ``gtv`` -> ``tumor_volume_cm3`` (cm³); ``diagnosis`` as given (Meningioma,
+    LG glioma, HG glioma, Other; one missing); ``loc`` -> ``location``; ``stereo`` ->
+    ``stereotactic``; ``sex``. No age. The source has no patient id: ``ISLP-001``... in file
+    order. 71 patients, 29 deaths.
+
+    Raises:
+        FileNotFoundError: the CSV is missing. ValueError: non-0/1 status or negative times.
+    """
+    p = _path(path, "islp_braincancer.csv")
+    raw = pd.read_csv(p)
+    ki = pd.to_numeric(raw["ki"], errors="coerce")
+    df = pd.DataFrame(
+        {
+            "patient_id": [f"ISLP-{i + 1:03d}" for i in range(len(raw))],
+            "time_days": months_to_days(pd.to_numeric(raw["time"], errors="coerce")),
+            "event": pd.to_numeric(raw["status"], errors="coerce"),
+            "diagnosis": raw["diagnosis"].astype(object),
+            "karnofsky": ki,
+            "karnofsky_group": pd.Series(np.where(ki >= 80, "KPS >= 80", "KPS < 80"), dtype=object).where(ki.notna()),
+            "tumor_volume_cm3": pd.to_numeric(raw["gtv"], errors="coerce"),
+            "location": raw["loc"].astype(object),
+            "stereotactic": raw["stereo"].astype(object),
+            "sex": _lower(raw["sex"], {"female", "male"}),
+        }
+    )
+    return _finish(df, "islp", p.name)
+
+
+def load_lumiere(path: str | Path | None = None, **_: object) -> pd.DataFrame:
+    """LUMIERE per-patient table (Suter et al. 2022; glioblastoma) in the cohort schema.
+
+    ``survival_weeks`` is in **weeks** -> ``time_days = weeks x 7`` (:func:`weeks_to_days`);
+    ``os_event`` -> event (the source codes every patient with a known survival as dead; the 4
+    without survival are dropped: 68 patients, 68 deaths). ``age_at_surgery_years`` ->
+    ``age_years``; ``Sex``; ``IDH`` WT/wt -> "wildtype", "R132H mut" -> "mutant", "IDH1 neg,
+    Sequencing required" (immunohistochemistry negative, not sequenced) and "na" -> NaN;
+    ``MGMT`` "methylated" / "not methylated" -> "methylated" / "unmethylated", "na" -> NaN;
+    ``any_pd`` -> ``any_progression`` "yes"/"no"; ``n_visits``. ``diagnosis`` = "Glioblastoma".
+
+    Raises:
+        FileNotFoundError: the CSV is missing. ValueError: non-0/1 events or negative times.
+    """
+    p = _path(path, "lumiere_patients.csv")
+    raw = pd.read_csv(p, dtype={"Patient": str})
+    idh = raw["IDH"].map(
+        lambda v: {"wt": "wildtype", "r132h mut": "mutant"}.get(str(v).strip().lower(), np.nan)
+        if isinstance(v, str) else np.nan
+    )
+    any_pd = pd.to_numeric(raw["any_pd"], errors="coerce")
+    df = pd.DataFrame(
+        {
+            "patient_id": raw["Patient"].str.strip(),
+            "time_days": weeks_to_days(pd.to_numeric(raw["survival_weeks"], errors="coerce")),
+            "event": pd.to_numeric(raw["os_event"], errors="coerce"),
+            "diagnosis": "Glioblastoma",
+            "idh": idh.astype(object),
+            "mgmt": _lower(raw["MGMT"], mapping={"methylated": "methylated", "not methylated": "unmethylated"}),
+            "any_progression": pd.Series(np.where(any_pd == 1, "yes", "no"), dtype=object).where(any_pd.notna()),
+            "n_visits": pd.to_numeric(raw["n_visits"], errors="coerce"),
+            "age_years": pd.to_numeric(raw["age_at_surgery_years"], errors="coerce"),
+            "sex": _lower(raw["Sex"], {"female", "male"}),
+        }
+    )
+    df["age_group"] = age_group(df["age_years"])
+    return _finish(df, "lumiere", p.name)
+
+
+def load_image_cohort(
+    checkpoint_dir: str | Path | None = None, cdr: pd.DataFrame | None = None, **_: object
+) -> pd.DataFrame | None:
+    """The image model's TCGA-LGG patients with their predicted risk, in the cohort schema.
+
+    ``cohort_risk.csv`` of ``checkpoint_dir`` (:func:`model.survival.load_cohort_risk`: OS days,
+    event, ``risk_score``, ``split``, ``risk_group`` = above/below the training median) joined to
+    TCGA-CDR covariates by :func:`model.survival.join_image_covariates` (``age_years``, ``sex``,
+    ``grade``, ``histology``). ``cdr`` defaults to :func:`load_tcga_cdr` (OS). Adds ``age_group``.
+
+    Returns None when ``checkpoint_dir`` is None or has no ``cohort_risk.csv`` (e.g. while the
+    model is being retrained). Raises ValueError for a malformed ``cohort_risk.csv``.
+    """
+    risk = load_cohort_risk(checkpoint_dir)
+    if risk is None:
+        return None
+    if cdr is None:
+        try:
+            cdr = load_tcga_cdr(endpoint="OS")
+        except FileNotFoundError:
+            cdr = None
+    df = join_image_covariates(risk, cdr)
+    df["age_group"] = age_group(df["age_years"])
+    return _finish(df, "tcga_image", "cohort_risk.csv")
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+COHORTS: dict[str, CohortSpec] = {
+    spec.key: spec
+    for spec in [
+        CohortSpec(
+            "tcga", "TCGA LGG + GBM (TCGA-CDR)",
+            "TCGA lower-grade glioma and glioblastoma patients with curated outcomes (Pan-Cancer CDR).",
+            "days", "Liu J et al. Cell 2018;173:400-416", "TCGA open access (NCI GDC)",
+            load_tcga_clinical,
+            strata=("cancer_type", "grade", "histology", "sex", "age_group"),
+            numeric=("age_years",), endpoints=("OS", "PFI"),
+        ),
+        CohortSpec(
+            "tcga_image", "TCGA-LGG image cohort (model risk)",
+            "The image model's TCGA-LGG patients: predicted risk score and group, OS from TCGA-CDR.",
+            "days", "Liu J et al. Cell 2018; Buda M et al. Comput Biol Med 2019",
+            "TCGA open access; images CC BY-NC-SA 4.0 (believed)",
+            load_image_cohort,
+            strata=("risk_group", "grade", "histology", "sex", "age_group", "split"),
+            numeric=("risk_score", "age_years"),
+            note="Training patients were used to fit the image model: their risk separation is optimistic.",
+            needs_checkpoint=True,
+        ),
+        CohortSpec(
+            "ucsf_pdgm", "UCSF-PDGM (WHO 2021 diffuse glioma)",
+            "Adult diffuse glioma, UCSF, WHO 2021 diagnoses with IDH, 1p/19q, MGMT and resection.",
+            "days", "Calabrese E et al. Radiol Artif Intell 2022;4:e220058", "CC BY 4.0",
+            load_ucsf_pdgm,
+            strata=("grade", "diagnosis", "idh", "mgmt", "codeletion_1p19q", "resection", "sex", "age_group"),
+            numeric=("age_years",),
+        ),
+        CohortSpec(
+            "brats19", "BraTS 2019 survival (HGG)",
+            "BraTS 2019 training subjects with overall survival (all high-grade glioma).",
+            "days (text)", "Bakas S et al. arXiv:1811.02629", "BraTS data terms (research use, cite)",
+            load_brats19,
+            strata=("resection", "age_group", "brats_grade"),
+            numeric=("age_years",),
+            note="62 patients are TCGA-GBM patients also in TCGA-CDR; many are also in BraTS 2020.",
+        ),
+        CohortSpec(
+            "brats20", "BraTS 2020 survival (HGG)",
+            "BraTS 2020 training subjects with overall survival.",
+            "days", "Bakas S et al. arXiv:1811.02629", "BraTS data terms (research use, cite)",
+            load_brats20,
+            strata=("resection", "age_group"),
+            numeric=("age_years",),
+            note="Mostly the same patients as BraTS 2019 (do not pool the two).",
+        ),
+        CohortSpec(
+            "islp", "ISLP BrainCancer (Selingerová 2016)",
+            "Primary brain tumours treated with stereotactic radiation (meningioma, gliomas, other).",
+            "months", "Selingerová I et al. PLoS One 2016;11:e0148733", "CC BY 4.0 (data), BSD (ISLP)",
+            load_islp_braincancer,
+            strata=("diagnosis", "karnofsky_group", "sex", "location", "stereotactic"),
+            numeric=("karnofsky", "tumor_volume_cm3"),
+        ),
+        CohortSpec(
+            "lumiere", "LUMIERE glioblastoma",
+            "Glioblastoma patients with longitudinal MRI (per-patient overall survival).",
+            "weeks", "Suter Y et al. Sci Data 2022;9:768", "non-commercial (believed CC BY-NC 4.0)",
+            load_lumiere,
+            strata=("mgmt", "idh", "any_progression", "sex", "age_group"),
+            numeric=("age_years", "n_visits"),
+            note="Survival known only in whole weeks; every patient with known survival died (no censoring).",
+        ),
+    ]
+}
+
+
+def load_cohort(key: str, endpoint: str = "OS", checkpoint_dir: str | Path | None = None) -> pd.DataFrame | None:
+    """Load a registered cohort by key (see :data:`COHORTS`) in the cohort schema.
+
+    ``endpoint`` only matters for cohorts with several (TCGA: "OS"/"PFI"); ``checkpoint_dir``
+    only for ``"tcga_image"`` (None is returned when its ``cohort_risk.csv`` is absent).
+
+    Raises:
+        KeyError: unknown key. ValueError: endpoint not available for the cohort; malformed data.
+        FileNotFoundError: the committed CSV is missing.
+    """
+    if key not in COHORTS:
+        raise KeyError(f"Unknown cohort {key!r}; known: {sorted(COHORTS)}.")
+    spec = COHORTS[key]
+    if endpoint not in spec.endpoints:
+        raise ValueError(f"Cohort {spec.title!r} has only {list(spec.endpoints)}; not {endpoint!r}.")
+    if spec.needs_checkpoint:
+        return spec.loader(checkpoint_dir=checkpoint_dir)
+    return spec.loader(endpoint=endpoint)
+
+
+def stratifiable(df: pd.DataFrame, key: str) -> list[str]:
+    """The registry's strata of cohort ``key`` that have >= 2 non-missing levels in ``df``."""
+    spec = COHORTS[key]
+    return [c for c in spec.strata if c in df.columns and df[c].dropna().nunique() >= 2]
+
+
+def validate_cohort(df: pd.DataFrame) -> None:
+    """Check a frame against the schema; raise ValueError naming the first problem.
+
+    Checks: the 4 schema columns first and in order, ``time_days`` float >= 0 without NaN,
+    ``event`` int in {0, 1}, every other column a known covariate of :data:`COVARIATES` with a
+    numeric dtype for numeric covariates.
+    """
+    if list(df.columns[:4]) != SCHEMA_COLUMNS:
+        raise ValueError(f"First columns must be {SCHEMA_COLUMNS}; got {list(df.columns[:4])}.")
+    if df["time_days"].dtype != float or df["time_days"].isna().any() or (df["time_days"] < 0).any():
+        raise ValueError("time_days must be float days >= 0 without NaN.")
+    if df["event"].dtype.kind != "i" or not set(df["event"].unique()) <= {0, 1}:
+        raise ValueError("event must be int 0/1.")
+    for c in df.columns[4:]:
+        if c not in COVARIATES:
+            raise ValueError(f"Column {c!r} is not a schema covariate.")
+        if COVARIATES[c].kind == "numeric" and df[c].dtype.kind != "f":
+            raise ValueError(f"Numeric covariate {c!r} must be float; got {df[c].dtype}.")
