@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import torch
+import torch.nn.functional as F
 from monai.networks.blocks import ResidualUnit
 from torch import nn
 
@@ -39,7 +40,11 @@ class NetConfig:
 
 
 class SliceEncoder(nn.Module):
-    """2D CNN applied to each slice: (N, 1, H, W) float -> (N, C_last) features."""
+    """2D CNN applied to each slice: (N, 1, H, W) float -> (N, C_last) features.
+
+    ``forward`` applies dropout to the pooled features; :meth:`features_only` does not (the
+    deterministic part, computed once when dropout is sampled for uncertainty).
+    """
 
     def __init__(self, channels: list[int], dropout: float):
         super().__init__()
@@ -54,8 +59,11 @@ class SliceEncoder(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.drop = nn.Dropout(dropout)
 
+    def features_only(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.features(x)).flatten(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.pool(self.features(x)).flatten(1))
+        return self.drop(self.features_only(x))
 
 
 class GatedAttentionPool(nn.Module):
@@ -107,20 +115,41 @@ class MultiSequenceNet(nn.Module):
         self.classifier = nn.Linear(d, len(config.classes))
         self.risk_head = nn.Linear(d, 1)
 
-    def forward(self, x: torch.Tensor, present: torch.Tensor) -> dict[str, torch.Tensor]:
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic slice features: x (B, S, K, H, W) -> (B, S, K, D)."""
         b, s, k, h, w = x.shape
+        return torch.stack([
+            self.branches[name].features_only(x[:, i].reshape(b * k, 1, h, w)).reshape(b, k, -1)
+            for i, name in enumerate(self.config.sequences)
+        ], dim=1)
+
+    def head(self, feats: torch.Tensor, present: torch.Tensor,
+             sample_dropout: bool = False) -> dict[str, torch.Tensor]:
+        """Dropout, slice attention, sequence fusion and heads on (B, S, K, D) features.
+
+        ``sample_dropout`` applies dropout even in eval mode without touching module state, so
+        a model shared between threads can be sampled for Monte Carlo dropout uncertainty
+        (Gal & Ghahramani, ICML 2016) while others use it; only this cheap part is sampled.
+        """
+        p = self.config.dropout
+
+        def drop(t: torch.Tensor, module: nn.Module) -> torch.Tensor:
+            return F.dropout(t, p, training=True) if sample_dropout else module(t)
+
         embeds, slice_w = [], []
         for i, name in enumerate(self.config.sequences):
-            feats = self.branches[name](x[:, i].reshape(b * k, 1, h, w)).reshape(b, k, -1)
-            pooled, a = self.slice_pool[name](feats)
+            pooled, a = self.slice_pool[name](drop(feats[:, i], self.branches[name].drop))
             embeds.append(pooled)
             slice_w.append(a)
         e = torch.stack(embeds, dim=1)
         fused, seq_w = self.fusion(e, present)
-        z = self.head_drop(fused)
+        z = drop(fused, self.head_drop)
         return {
             "logits": self.classifier(z),
             "risk": self.risk_head(z).squeeze(-1),
             "sequence_weights": seq_w,
             "slice_weights": torch.stack(slice_w, dim=1),
         }
+
+    def forward(self, x: torch.Tensor, present: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.head(self.encode(x), present)

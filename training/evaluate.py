@@ -28,7 +28,7 @@ import numpy as np
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from model.errors import CheckpointError
 from training.data import GRADE_CLASSES, TYPE_CLASSES, load_figshare_cases, load_tcga_cases
-from training.metrics import classification_report
+from training.metrics import apply_temperature, classification_report, reliability_curve
 from training.train import patient_mean, predict_cases
 
 TYPE_CHECKPOINT = DEFAULT_CHECKPOINT.parent / "type_figshare"
@@ -42,7 +42,10 @@ def is_slice_dataset(data: Path) -> bool:
 
 def evaluate(data: Path, survival: Path | None = None, checkpoint: Path | None = None,
              patients: list[str] | None = None, n_boot: int = 1000) -> dict:
-    """Patient-level metrics of a checkpoint on a TCGA-LGG-style folder.
+    """Patient-level metrics of a checkpoint on a TCGA-LGG- or figshare-style folder.
+
+    Probabilities are temperature-scaled with the card's ``temperature``. The result also
+    holds ``_curves`` (ROC points and reliability diagram) for :func:`write_report`.
 
     Raises:
         CheckpointError: checkpoint invalid, or its classes do not fit the folder's labels.
@@ -63,17 +66,20 @@ def evaluate(data: Path, survival: Path | None = None, checkpoint: Path | None =
         if not cases:
             raise FileNotFoundError(f"No labelled slice found in {data}.")
         prob, _ = predict_cases(net, cases, k=1, batch_size=64)
+        prob = apply_temperature(prob, float(card.get("temperature", 1.0)))
         ids, y, pprob = patient_mean(cases, prob)
         out = classification_report(y, pprob, card["classes"], n_boot=n_boot)
         out["per_slice"] = classification_report(np.array([c.label for c in cases]), prob,
                                                  card["classes"], n_boot=n_boot)
         out["checkpoint"] = card.get("name")
         out["patients"] = ids
+        out["_curves"] = _curves(y, pprob)
         return out
     cases = load_tcga_cases(data, survival, patients)
     if not cases:
         raise FileNotFoundError(f"No labelled patient found in {data}.")
     prob, risk = predict_cases(net, cases)
+    prob = apply_temperature(prob, float(card.get("temperature", 1.0)))
     y = np.array([c.label for c in cases])
     out = classification_report(
         y, prob, card["classes"],
@@ -82,23 +88,59 @@ def evaluate(data: Path, survival: Path | None = None, checkpoint: Path | None =
         risk if survival else None, n_boot=n_boot)
     out["checkpoint"] = card.get("name")
     out["patients"] = [c.patient_id for c in cases]
+    out["_curves"] = _curves(y, prob)
     return out
 
 
-def write_report(result: dict, folder: Path) -> None:
-    """Write ``metrics.json`` and a confusion-matrix PNG (Plotly + kaleido) to ``folder``."""
+def _curves(y: np.ndarray, prob: np.ndarray) -> dict:
+    """ROC points (one-vs-rest per class, scikit-learn) and the reliability diagram."""
+    from sklearn.metrics import roc_curve
+
+    roc = {}
+    for c in range(prob.shape[1]):
+        if 0 < (y == c).sum() < len(y):
+            fpr, tpr, _ = roc_curve(y == c, prob[:, c])
+            roc[c] = {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
+    return {"roc": roc, "reliability": reliability_curve(y, prob)}
+
+
+def write_report(result: dict, folder: Path) -> list[str]:
+    """Write ``metrics.json`` and PNG figures (confusion matrix, ROC, reliability diagram).
+
+    Figures use Plotly + kaleido (which needs a Chrome such as Debian's chromium); when it is
+    missing the JSON is still written. Returns the file names written.
+    """
+    import plotly.graph_objects as go
+
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(result, indent=2))
-    try:
-        import plotly.figure_factory as ff
-
-        cm = result["confusion_matrix"]
-        fig = ff.create_annotated_heatmap(cm, x=result["labels"], y=result["labels"],
-                                          colorscale="Blues")
-        fig.update_layout(xaxis_title="predicted", yaxis_title="true", width=500, height=450)
-        fig.write_image(str(folder / "confusion_matrix.png"))
-    except Exception as exc:  # kaleido needs a Chrome; the JSON is the report of record
-        print(f"note: figure not written ({type(exc).__name__})", file=sys.stderr)
+    written = ["metrics.json"]
+    labels = result["labels"]
+    curves = result.get("_curves", {})
+    figs = {
+        "confusion_matrix.png": go.Figure(go.Heatmap(
+            z=result["confusion_matrix"], x=labels, y=labels, colorscale="Blues",
+            text=result["confusion_matrix"], texttemplate="%{text}")).update_layout(
+            xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed"),
+        "roc.png": go.Figure([go.Scatter(x=v["fpr"], y=v["tpr"], name=labels[int(c)])
+                              for c, v in curves.get("roc", {}).items()]
+                             + [go.Scatter(x=[0, 1], y=[0, 1], line=dict(dash="dot"), name="chance")]
+                             ).update_layout(xaxis_title="1 - specificity", yaxis_title="sensitivity"),
+        "reliability.png": go.Figure([
+            go.Scatter(x=curves.get("reliability", {}).get("confidence", []),
+                       y=curves.get("reliability", {}).get("accuracy", []), mode="lines+markers",
+                       name="model"),
+            go.Scatter(x=[0, 1], y=[0, 1], line=dict(dash="dot"), name="perfect calibration")]
+        ).update_layout(xaxis_title="confidence", yaxis_title="accuracy"),
+    }
+    for name, fig in figs.items():
+        try:
+            fig.update_layout(width=520, height=440, title=name[:-4].replace("_", " "))
+            fig.write_image(str(folder / name))
+            written.append(name)
+        except Exception as exc:  # no Chrome for kaleido: the JSON is the report of record
+            print(f"note: {name} not written ({type(exc).__name__})", file=sys.stderr)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.report:
         write_report(result, Path(args.report))
+    result.pop("_curves", None)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

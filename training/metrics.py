@@ -54,6 +54,67 @@ def bootstrap_ci(fn, arrays: tuple[np.ndarray, ...], n_boot: int = 1000, seed: i
     return float(lo), float(hi)
 
 
+def expected_calibration_error(y: np.ndarray, prob: np.ndarray, n_bins: int = 10) -> float:
+    """Top-label expected calibration error (Guo et al., ICML 2017), equal-width bins.
+
+    ``sum_b |B_b|/N * |accuracy(B_b) - mean confidence(B_b)|`` over confidence bins.
+    """
+    conf = prob.max(1)
+    correct = (prob.argmax(1) == y).astype(float)
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    return float(ece)
+
+
+def reliability_curve(y: np.ndarray, prob: np.ndarray, n_bins: int = 10) -> dict:
+    """Per-bin mean confidence, accuracy and count (top label) for a reliability diagram."""
+    conf = prob.max(1)
+    correct = (prob.argmax(1) == y).astype(float)
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    out = {"confidence": [], "accuracy": [], "count": []}
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            out["confidence"].append(float(conf[m].mean()))
+            out["accuracy"].append(float(correct[m].mean()))
+            out["count"].append(int(m.sum()))
+    return out
+
+
+def fit_temperature(prob: np.ndarray, y: np.ndarray) -> float:
+    """Temperature T minimising the NLL of ``softmax(log(prob) / T)`` (Guo et al. 2017).
+
+    Fitted on held-aside validation predictions; searched on a log grid then refined, so it
+    is deterministic. Returns 1.0 when fewer than two classes are present.
+    """
+    if len(np.unique(y)) < 2:
+        return 1.0
+    logp = np.log(np.clip(prob, 1e-12, 1))
+
+    def nll(t: float) -> float:
+        z = logp / t
+        z = z - z.max(1, keepdims=True)
+        lsm = z - np.log(np.exp(z).sum(1, keepdims=True))
+        return float(-lsm[np.arange(len(y)), y].mean())
+
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20), 200))
+    best = grid[int(np.argmin([nll(t) for t in grid]))]
+    fine = np.linspace(best * 0.9, best * 1.1, 41)
+    return float(fine[int(np.argmin([nll(t) for t in fine]))])
+
+
+def apply_temperature(prob: np.ndarray, t: float) -> np.ndarray:
+    """``softmax(log(prob) / t)`` row-wise."""
+    z = np.log(np.clip(prob, 1e-12, 1)) / t
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
 def classification_report(y: np.ndarray, prob: np.ndarray, labels: list[str],
                           time: np.ndarray | None = None, event: np.ndarray | None = None,
                           risk: np.ndarray | None = None, n_boot: int = 1000) -> dict:
@@ -82,6 +143,8 @@ def classification_report(y: np.ndarray, prob: np.ndarray, labels: list[str],
         "f1_macro": float(f1_score(y, pred, labels=k, average="macro", zero_division=0)),
         "roc_auc": roc_auc(y, prob),
         "confusion_matrix": confusion_matrix(y, pred, labels=k).tolist(),
+        "ece": expected_calibration_error(y, prob),
+        "majority_class_accuracy": float(np.bincount(y, minlength=len(labels)).max() / len(y)),
     }
     out["accuracy_ci95"] = bootstrap_ci(lambda a, b: float((a == b.argmax(1)).mean()), (y, prob), n_boot)
     out["roc_auc_ci95"] = bootstrap_ci(roc_auc, (y, prob), n_boot)

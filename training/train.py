@@ -45,7 +45,8 @@ from safetensors.torch import load_file
 
 from training.data import (GRADE_CLASSES, SHARED_DATA, TYPE_CLASSES, collate,
                            load_figshare_cases, load_manifest_cases, load_tcga_cases)
-from training.metrics import classification_report
+from training.metrics import (apply_temperature, classification_report,
+                              expected_calibration_error, fit_temperature)
 
 TCGA_CITATION = (
     "Images: Pedano N et al., Radiology Data from The Cancer Genome Atlas Low Grade Glioma "
@@ -304,17 +305,26 @@ def train(args: argparse.Namespace) -> dict:
             dist.destroy_process_group()
             return {}
 
+    # Temperature scaling on the validation patients (Guo et al. 2017); the app applies it.
+    _, vy, vprob, *_ = _predict(net, va, args.task)
+    temperature = fit_temperature(vprob, vy)
     metrics, cohort_rows, train_risk = {}, [], None
+    calibration = {"temperature": temperature}
     for name, group in (("train", tr), ("val", va), ("test", te)):
         if not group:
             continue
-        ids, y, prob, t, e, risk, per_slice = _predict(net, group, args.task)
+        ids, y, raw_prob, t, e, risk, per_slice = _predict(net, group, args.task)
+        prob = apply_temperature(raw_prob, temperature)
+        calibration[f"{name}_ece_before"] = expected_calibration_error(y, raw_prob)
+        calibration[f"{name}_ece_after"] = expected_calibration_error(y, prob)
         surv = args.task == "grade" or bool(args.manifest)
         metrics[name] = classification_report(y, prob, config.classes, t if surv else None,
                                               e if surv else None, risk if surv else None,
                                               n_boot=args.n_boot)
         if per_slice is not None:
-            metrics[name]["per_slice"] = classification_report(*per_slice, config.classes, n_boot=args.n_boot)
+            metrics[name]["per_slice"] = classification_report(
+                per_slice[0], apply_temperature(per_slice[1], temperature), config.classes,
+                n_boot=args.n_boot)
         if surv:
             if name == "train":
                 train_risk = risk
@@ -400,6 +410,8 @@ def train(args: argparse.Namespace) -> dict:
             "command": "python -m training.train " + " ".join(args.argv),
         },
         "metrics": metrics,
+        "temperature": temperature,
+        "calibration": calibration,
         "metrics_note": (
             "Patient-level; 'test' patients were never used for training or model selection. "
             "95% CIs: percentile bootstrap over patients (1000 resamples). C-index: Harrell's, "
