@@ -582,8 +582,8 @@ def _stack_series(datasets: list[Dataset], frames: list[_Frame], label: str) -> 
             if sbs and sbs > 0 and step > 1.8 * sbs and abs(step / sbs - round(step / sbs)) < 0.1:
                 warns.append(f"{label}: slices are {step:.2f} mm apart but the header says "
                              f"{sbs:.2f} mm: every other slice may be missing.")
-        else:
-            step = _float(_get(ds0, "SpacingBetweenSlices")) or frames[0].thickness or 1.0
+        else:  # one slice: its thickness is its extent
+            step = frames[0].thickness or _float(_get(ds0, "SpacingBetweenSlices")) or 1.0
         origin = frames[0].position
     else:
         frames.sort(key=lambda f: (f.instance, f.index or 0))
