@@ -1,0 +1,106 @@
+"""Baselines on the same patient split as a checkpoint: majority class and logistic regression
+on simple tumour features, plus the checkpoint's own test metrics per sequence subset.
+
+    python -m training.baselines [--checkpoint model/checkpoints/grade_lgg]
+
+Features per patient (from the expert mask, which the image model never sees at inference):
+tumour volume (voxels) and, per sequence, the tumour's mean, s.d. and 90th percentile
+intensity relative to the mean of the head (voxels above 5 % of the maximum). scikit-learn
+``LogisticRegression`` (L2, C=0.3) on standardised features, fitted on the train + validation
+patients, scored on the test patients. Writes ``baselines.json`` next to the checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from training.data import SHARED_DATA, load_tcga_cases, load_tcga_labels
+from training.metrics import apply_temperature, classification_report
+from training.train import predict_cases
+
+FEATURE_FILES = ("flair", "t1_post", "t1_pre")
+
+
+def tumour_features(folder: Path) -> np.ndarray:
+    """(10,) float64 features of one TCGA-LGG patient folder (see the module docstring)."""
+    mask = np.asarray(nib.load(folder / "mask.nii.gz").dataobj) > 0
+    feats = [float(mask.sum())]
+    for name in FEATURE_FILES:
+        a = np.asarray(nib.load(folder / f"{name}.nii.gz").dataobj, dtype=np.float64)
+        head = a[a > 0.05 * a.max()].mean()
+        t = a[mask]
+        feats += [t.mean() / head, t.std() / head, np.percentile(t, 90) / head]
+    return np.array(feats)
+
+
+def run(checkpoint: Path, data: Path, survival: Path, n_boot: int = 1000) -> dict:
+    """Baselines and per-subset metrics for a grade checkpoint; returns the JSON dict."""
+    net, card = load_checkpoint(checkpoint)
+    split = card["training_data"]["split"]
+    labels = load_tcga_labels(data, survival)
+    classes = card["classes"]
+
+    def xy(ids):
+        return (np.stack([tumour_features(data / p) for p in ids]),
+                np.array([int(labels.loc[p, "label"]) for p in ids]))
+
+    fit_ids = split["train"] + split["val"]
+    Xtr, ytr = xy(fit_ids)
+    Xte, yte = xy(split["test"])
+    out = {"test_patients": len(yte)}
+    maj = np.bincount(ytr, minlength=len(classes)).argmax()
+    prob_maj = np.zeros((len(yte), len(classes)))
+    prob_maj[:, maj] = 1.0
+    out["majority_class"] = classification_report(yte, prob_maj, classes, n_boot=n_boot)
+    lr = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=1000)).fit(Xtr, ytr)
+    out["logistic_regression_mask_features"] = classification_report(
+        yte, lr.predict_proba(Xte), classes, n_boot=n_boot)
+
+    cases = load_tcga_cases(data, survival, split["test"])
+    seqs = list(card["sequences"])
+    temperature = float(card.get("temperature", 1.0))
+    subsets = {}
+    for r in range(1, len(seqs) + 1):
+        for subset in itertools.combinations(seqs, r):
+            sub = [type(c)(c.patient_id, {s: v for s, v in c.slices.items() if s in subset},
+                           c.label, c.time_days, c.event) for c in cases]
+            sub = [c for c in sub if c.slices]
+            prob, risk = predict_cases(net, sub)
+            y = np.array([c.label for c in sub])
+            rep = classification_report(y, apply_temperature(prob, temperature), classes,
+                                        np.array([c.time_days for c in sub]),
+                                        np.array([c.event for c in sub]), risk, n_boot=n_boot)
+            subsets["+".join(subset)] = {k: rep[k] for k in (
+                "n_patients", "accuracy", "accuracy_ci95", "roc_auc", "roc_auc_ci95", "c_index")}
+    out["model_by_sequence_subset"] = subsets
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.baselines")
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    p.add_argument("--data", default=str(SHARED_DATA / "tcga_lgg_flair_seg"))
+    p.add_argument("--survival", default=str(SHARED_DATA / "tcga_clinical" / "tcga_lgg_flair_seg_survival.csv"))
+    p.add_argument("--n-boot", type=int, default=1000)
+    args = p.parse_args(argv)
+    result = run(Path(args.checkpoint), Path(args.data), Path(args.survival), args.n_boot)
+    (Path(args.checkpoint) / "baselines.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: (v.get("accuracy"), v.get("roc_auc")) if isinstance(v, dict) and "accuracy" in v
+                      else v for k, v in result.items() if k != "model_by_sequence_subset"}))
+    for k, v in result["model_by_sequence_subset"].items():
+        print(f"{k:16s} acc {v['accuracy']:.3f} auc {v['roc_auc']:.3f} c {v['c_index']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
