@@ -163,6 +163,7 @@ ck_mtime = _mtime(checkpoint_dir)
 
 with st.sidebar:
     st.header("Survival")
+    _reset_if_invalid("survival_cohort", list(co.COHORTS), "tcga")
     cohort_key = st.selectbox(
         "Cohort", list(co.COHORTS), format_func=lambda k: co.COHORTS[k].title, key="survival_cohort"
     )
@@ -418,6 +419,12 @@ else:
             f"Combined prognostic index (Cox linear predictor): **{prog.percentile:.0f}th percentile** "
             f"of the fitting patients, **{prog.group}** half."
         )
+        lo_r, hi_r = image_cohort["risk_score"].min(), image_cohort["risk_score"].max()
+        if not lo_r <= study_score <= hi_r:
+            st.warning(
+                f"This study's risk score ({study_score:.3f}) is outside the range of the image "
+                f"cohort ({lo_r:.3f} to {hi_r:.3f}): the curve is an extrapolation of the Cox model."
+            )
         km_img = sv.km_figure(
             image_cohort, group_col="risk_group", unit=unit, highlight_group=study_group,
             title="This study over the image cohort by model risk group",

@@ -250,6 +250,7 @@ def test_page_runs_default_state():
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "pages" / "survival.py"), default_timeout=60)
+    at.session_state["survival_n_boot"] = 20  # keep the validation bootstrap short in tests
     at.run()
     assert not at.exception
     assert at.title[0].value == "Survival"
@@ -272,6 +273,7 @@ def test_page_with_prediction_and_strata(tmp_path):
         }
     ).to_csv(tmp_path / "cohort_risk.csv", index=False)
     at = AppTest.from_file(str(ROOT / "pages" / "survival.py"), default_timeout=60)
+    at.session_state["survival_n_boot"] = 20
     at.session_state["checkpoint_dir"] = str(tmp_path)
     at.session_state["prediction"] = SimpleNamespace(
         risk_score=0.7, risk_percentile=76.0, risk_group="high"
@@ -284,3 +286,359 @@ def test_page_with_prediction_and_strata(tmp_path):
     at.run()
     assert not at.exception
     assert any(m.label == "p-value" for m in at.metric)
+
+
+# ================================================================================================
+# Cohorts (model/cohorts.py): one schema, explicit unit conversion
+# ================================================================================================
+from model import cohorts as co  # noqa: E402
+
+
+def test_parse_brats_survival_text_is_censored():
+    assert co.parse_brats_survival("ALIVE (1029 days later)") == (1029.0, 0.0)
+    assert co.parse_brats_survival("  alive (12 day later) ") == (12.0, 0.0)
+    assert co.parse_brats_survival("616") == (616.0, 1.0)
+    assert co.parse_brats_survival(464) == (464.0, 1.0)
+    t, e = co.parse_brats_survival(float("nan"))
+    assert math.isnan(t) and math.isnan(e)
+    with pytest.raises(ValueError, match="BraTS survival"):
+        co.parse_brats_survival("dead, date unknown")
+    with pytest.raises(ValueError):
+        co.parse_brats_survival("-3")
+
+
+def test_brats19_loader_alive_row_becomes_censored(tmp_path):
+    p = tmp_path / "survival_data.csv"
+    p.write_text(
+        "BraTS19ID,Age,Survival,ResectionStatus\n"
+        "A,52.3,616,GTR\n"
+        "B,70.7,ALIVE (1029 days later),STR\n"
+        "C,40.0,,\n"  # no survival -> dropped, not an error
+    )
+    m = tmp_path / "name_mapping.csv"
+    m.write_text("Grade,BraTS_2019_subject_ID\nHGG,A\nHGG,B\nLGG,C\n")
+    df = co.load_brats19(p, m)
+    co.validate_cohort(df)
+    assert df["patient_id"].tolist() == ["A", "B"]
+    assert df["time_days"].tolist() == [616.0, 1029.0]
+    assert df["event"].tolist() == [1, 0]
+    assert df["resection"].tolist() == ["GTR", "STR"]
+    assert df["brats_grade"].tolist() == ["HGG", "HGG"]
+
+
+def test_islp_months_and_lumiere_weeks_to_days(tmp_path):
+    p = tmp_path / "BrainCancer.csv"
+    p.write_text(
+        "sex,diagnosis,loc,ki,gtv,stereo,status,time\n"
+        "Female,Meningioma,Infratentorial,90,6.11,SRS,0,12\n"
+        "Male,HG glioma,Supratentorial,70,19.35,SRT,1,8.98\n"
+    )
+    df = co.load_islp_braincancer(p)
+    co.validate_cohort(df)
+    assert df["time_days"].tolist() == pytest.approx([12 * 30.4375, 8.98 * 30.4375])
+    assert df["time_days"].iloc[0] == pytest.approx(365.25)  # 12 months = one Julian year
+    assert df["event"].tolist() == [0, 1]
+    assert df["karnofsky"].tolist() == [90.0, 70.0]
+    assert df["karnofsky_group"].tolist() == ["KPS >= 80", "KPS < 80"]
+    assert df["patient_id"].tolist() == ["ISLP-001", "ISLP-002"]
+    # LUMIERE: weeks x 7, and equal to the table's own approximate-days column
+    lum = co.load_lumiere()
+    raw = pd.read_csv(ROOT / "data" / "cohorts" / "lumiere_patients.csv").dropna(subset=["survival_weeks"])
+    assert lum["time_days"].to_numpy() == pytest.approx(raw["survival_weeks"].to_numpy() * 7.0)
+    assert lum["time_days"].to_numpy() == pytest.approx(raw["os_days_approx"].to_numpy())
+    assert co.weeks_to_days(89.0) == 623.0 and co.months_to_days(1.0) == 30.4375
+
+
+def test_committed_cohorts_schema_and_counts():
+    expected = {  # (patients, events) after dropping rows without survival
+        "tcga": (1067, 594), "ucsf_pdgm": (400, 191), "brats19": (169, 168),
+        "brats20": (194, 194), "islp": (71, 29), "lumiere": (68, 68),
+    }
+    for key, (n, ev) in expected.items():
+        df = co.load_cohort(key)
+        co.validate_cohort(df)
+        assert (len(df), int(df["event"].sum())) == (n, ev), key
+        assert set(co.COHORTS[key].strata) <= set(co.COVARIATES)
+        assert len(co.stratifiable(df, key)) >= 2, key
+    brats = co.load_cohort("brats19")
+    alive = brats[brats["patient_id"] == "BraTS19_CBICA_BFP_1"].iloc[0]
+    assert (alive["time_days"], alive["event"]) == (1029.0, 0)
+    islp = co.load_cohort("islp")
+    assert islp["time_days"].iloc[0] == pytest.approx(57.64 * 30.4375)
+    ucsf = co.load_cohort("ucsf_pdgm")
+    assert set(ucsf["idh"].dropna()) == {"wildtype", "mutant"}
+    assert set(ucsf["mgmt"].dropna()) == {"methylated", "unmethylated"}
+    with pytest.raises(ValueError):
+        co.load_cohort("ucsf_pdgm", endpoint="PFI")
+    with pytest.raises(KeyError):
+        co.load_cohort("nope")
+    assert co.load_cohort("tcga_image", checkpoint_dir=None) is None
+
+
+# ================================================================================================
+# Pairwise tests with a multiple-comparison correction
+# ================================================================================================
+def test_adjust_pvalues_by_hand():
+    p = [0.01, 0.04, 0.03, 0.20]
+    # Holm: sorted 0.01, 0.03, 0.04, 0.20 -> 4*0.01 = 0.04, 3*0.03 = 0.09, 2*0.04 = 0.08 -> running
+    # max 0.09, 1*0.20 = 0.20; back in input order:
+    assert sv.adjust_pvalues(p, "holm") == pytest.approx([0.04, 0.09, 0.09, 0.20])
+    # BH: m/j * p_(j) = 0.04, 0.06, 0.0533, 0.20 -> running min from the largest: 0.04, 0.0533,
+    # 0.0533, 0.20; back in input order:
+    assert sv.adjust_pvalues(p, "bh") == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.20])
+    assert sv.adjust_pvalues([0.6, 0.9], "holm").tolist() == [1.0, 1.0]  # capped at 1
+    with pytest.raises(ValueError):
+        sv.adjust_pvalues([0.1], "bonferroni-typo")
+    with pytest.raises(ValueError):
+        sv.adjust_pvalues([1.2], "holm")
+
+
+def test_pairwise_logrank_holm_matches_hand_computation():
+    df = _two_groups(seed=7, k=3)
+    pw = sv.pairwise_logrank(df, "g", "holm")
+    assert list(zip(pw.group_a, pw.group_b)) == [("g0", "g1"), ("g0", "g2"), ("g1", "g2")]
+    raw = []
+    for a, b in zip(pw.group_a, pw.group_b):
+        A, B = df[df.g == a], df[df.g == b]
+        raw.append(logrank_test(A.time_days, B.time_days, A.event, B.event).p_value)
+    assert pw["p_value"].tolist() == pytest.approx(raw, rel=1e-12)
+    order = np.argsort(raw)
+    holm = np.empty(3)
+    running = 0.0
+    for rank, i in enumerate(order):  # (m - rank) * p, running maximum, capped at 1
+        running = max(running, min(1.0, (3 - rank) * raw[i]))
+        holm[i] = running
+    assert pw["p_adjusted"].to_numpy() == pytest.approx(holm, rel=1e-12)
+    bh = sv.pairwise_logrank(df, "g", "bh")
+    assert (bh["p_adjusted"] <= pw["p_adjusted"] + 1e-15).all()  # BH never exceeds Holm
+    assert (pw["p_adjusted"] >= pw["p_value"]).all()
+
+
+# ================================================================================================
+# Figure tables, Cox, forest plot, PNG export
+# ================================================================================================
+def test_km_figure_events_and_censored_rows_match_hand_counts():
+    df = _tiny().assign(g=["a", "b", "a", "b", "b"])
+    # a: (1, e), (2, e)        b: (2, c), (3, e), (5, c)
+    fig = sv.km_figure(df, "g", at_risk_times=[0, 2, 4], table_rows=("at_risk", "events", "censored"))
+    by_role = {}
+    for t in fig.data:
+        m = t.meta or {}
+        if m.get("role") in ("at_risk", "events", "censored"):
+            by_role[(m["role"], m["group"])] = list(t.text)
+            assert t.yaxis == {"at_risk": "y2", "events": "y3", "censored": "y4"}[m["role"]]
+    assert by_role[("at_risk", "a")] == ["2", "1", "0"]
+    assert by_role[("events", "a")] == ["0", "2", "2"]
+    assert by_role[("censored", "a")] == ["0", "0", "0"]
+    assert by_role[("at_risk", "b")] == ["3", "3", "1"]
+    assert by_role[("events", "b")] == ["0", "0", "1"]
+    assert by_role[("censored", "b")] == ["0", "1", "1"]
+    assert fig.layout.yaxis3.title.text == "Cumulative events"
+    with pytest.raises(ValueError):
+        sv.km_figure(df, "g", table_rows=("deaths",))
+
+
+def _cox_data(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = rng.choice(["a", "b"], n)
+    age = rng.uniform(30, 80, n)
+    lp = np.log(2.0) * (g == "b") + np.log(1.5) * (age - 55) / 10
+    t = rng.exponential(1000 * np.exp(-lp))
+    c = rng.uniform(0, 3000, n)
+    return pd.DataFrame({"time_days": np.minimum(t, c).round(1), "event": (t <= c).astype(int),
+                         "g": g, "age_years": age})
+
+
+def test_cox_hazard_ratios_and_forest():
+    df = _cox_data()
+    df.loc[0, "age_years"] = np.nan
+    hr, info = sv.cox_hazard_ratios(df, ["g", "age_years"], references={"g": "a"})
+    assert info["n_missing"] == 1 and info["n"] == 299 and info["penalizer"] == 0.0
+    row_g = hr[hr.covariate == "g"].iloc[0]
+    assert row_g["reference"] == "a" and row_g["level"] == "b"
+    assert row_g["ci_lower"] < 2.0 < row_g["ci_upper"] and row_g["hr"] > 1.3
+    row_age = hr[hr.covariate == "age_years"].iloc[0]
+    assert row_age["level"] == "per 10 years" and row_age["ci_lower"] < 1.5 < row_age["ci_upper"]
+    fig = sv.forest_figure(hr)
+    pts = [t for t in fig.data if (t.meta or {}).get("role") == "hr"][0]
+    assert list(pts.y) == list(hr["term"]) and fig.layout.xaxis.type == "log"
+    with pytest.raises(ValueError):
+        sv.cox_hazard_ratios(df.assign(g="a"), ["g"])  # no covariate varies
+
+
+def test_numpy_cox_matches_lifelines():
+    df = _cox_data(150, seed=3)
+    m = sv.fit_cox_model(df, ["g", "age_years"])
+    X = m.data[m.terms].to_numpy(float)
+    t, e = m.data["time_days"].to_numpy(float), m.data["event"].to_numpy(int)
+    assert sv._cox_efron_fit(X, t, e) == pytest.approx(m.beta, rel=1e-5)
+    pen = sv._fit_cph(m.data, 0.1).params_.reindex(m.terms).to_numpy()
+    assert sv._cox_efron_fit(X, t, e, 0.1) == pytest.approx(pen, rel=1e-4)
+    ev = np.unique(t[e == 1])[:20]
+    ours = m.survival_at(df.iloc[[5]], ev)[0]
+    ref = m.cph.predict_survival_function(m.data[m.terms].iloc[[5]], times=ev).to_numpy()[:, 0]
+    assert ours == pytest.approx(ref, rel=1e-9)  # equal at event times (lifelines interpolates between)
+
+
+def test_figure_png_failure_is_typed(monkeypatch):
+    import plotly.graph_objects as go
+
+    def boom(*a, **k):
+        raise RuntimeError("no chrome here")
+
+    fig = go.Figure()
+    monkeypatch.setattr(go.Figure, "to_image", boom)
+    with pytest.raises(sv.FigureExportError, match="no chrome"):
+        sv.figure_png(fig)
+
+
+# ================================================================================================
+# Individual prognosis and validation
+# ================================================================================================
+def _image_cohort(n: int = 120, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Synthetic cohort_risk.csv rows + matching CDR covariates (informative risk score)."""
+    rng = np.random.default_rng(seed)
+    ids = [f"TCGA-XX-{i:04d}" for i in range(n)]
+    age = rng.uniform(25, 75, n)
+    sex = rng.choice(["female", "male"], n)
+    grade = rng.choice(["WHO II", "WHO III"], n)
+    risk = rng.normal(size=n)
+    lp = 0.8 * risk + 0.4 * (age - 50) / 10 + 0.5 * (grade == "WHO III")
+    t = rng.exponential(1500 * np.exp(-lp))
+    c = rng.uniform(200, 4000, n)
+    split = np.array(["train"] * int(n * 0.6) + ["val"] * int(n * 0.15) + ["test"] * (n - int(n * 0.6) - int(n * 0.15)))
+    risk_df = pd.DataFrame({
+        "patient_id": [i.replace("-", "_") for i in ids], "risk_score": risk, "split": split,
+        "time_days": np.minimum(t, c).round(), "event": (t <= c).astype(int), "grade": grade,
+    })
+    cdr = pd.DataFrame({"patient_id": ids, "age_years": age.round(), "sex": sex, "grade": grade,
+                        "histology": "Astrocytoma"})
+    return risk_df, cdr
+
+
+def test_individual_curve_monotone_with_ordered_horizons():
+    risk_df, cdr = _image_cohort()
+    img = sv.join_image_covariates(risk_df, cdr)
+    assert img["patient_id"].iloc[0] == "TCGA-XX-0000" and img["age_years"].notna().all()
+    model = sv.fit_prognostic_model(img)
+    assert model.inputs == ["risk_score", "age_years", "sex"] and model.n == 72
+    prog = sv.individual_survival(model, {"risk_score": 0.5, "age_years": 60, "sex": "male"}, n_boot=60)
+    c = prog.curve
+    assert c["survival"].iloc[0] == 1.0
+    assert np.all(np.diff(c["survival"]) <= 1e-12)  # monotone non-increasing
+    assert np.all(np.diff(c["lower"]) <= 1e-12) and np.all(np.diff(c["upper"]) <= 1e-12)
+    assert np.all(c["lower"] <= c["survival"] + 1e-9) and np.all(c["survival"] <= c["upper"] + 1e-9)
+    s1, s2, s5 = prog.horizons["survival"]
+    assert 1.0 >= s1 >= s2 >= s5 >= 0.0
+    assert prog.horizons["years"].tolist() == [1.0, 2.0, 5.0]
+    assert prog.n_boot_ok >= 55 and 0 <= prog.percentile <= 100
+    worse = sv.individual_survival(model, {"risk_score": 2.0, "age_years": 75, "sex": "male"}, n_boot=0)
+    assert (worse.horizons["survival"] < prog.horizons["survival"]).all()  # higher risk, lower S
+    with pytest.raises(ValueError):
+        sv.individual_survival(model, {"risk_score": 0.5, "age_years": 60, "sex": "other"}, n_boot=0)
+
+
+def test_uno_equals_harrell_without_censoring():
+    rng = np.random.default_rng(4)
+    n = 80
+    t = rng.exponential(500, n) + rng.uniform(0, 1e-3, n)  # untied
+    e = np.ones(n, int)
+    risk = -np.log(t) + rng.normal(0, 1.0, n)
+    h = sv.harrell_c(t, e, risk)
+    u = sv.uno_c(t, e, risk, train_time=t, train_event=e)
+    assert 0.6 < h < 0.95
+    assert u == pytest.approx(h, abs=1e-9)
+    # with censoring the two differ but stay in [0, 1]
+    c = rng.uniform(0, 800, n)
+    tc, ec = np.minimum(t, c), (t <= c).astype(int)
+    uc = sv.uno_c(tc, ec, risk, train_time=tc, train_event=ec, tau_days=600)
+    assert 0.5 < uc <= 1.0
+    auc = sv.time_auc(tc, ec, risk, tc, ec, [200.0, 1e9])
+    assert 0.5 < auc[0] <= 1.0 and math.isnan(auc[1])  # no controls after 1e9 days
+
+
+def test_validate_risk_returns_json_dict():
+    import json
+
+    risk_df, cdr = _image_cohort(200, seed=1)
+    res = sv.validate_risk(risk_df, cdr, n_boot=30, seed=0)
+    json.dumps(res, allow_nan=False)  # model-card ready
+    assert res["n_train"] == 120 and res["n_heldout"] == 80
+    assert set(res["models"]) == {"image", "age", "clinical", "prognostic"}
+    img = res["models"]["image"]
+    for key in ("harrell_c", "uno_c"):
+        d = img[key]
+        assert d["ci_lower"] <= d["estimate"] <= d["ci_upper"]
+        assert d["estimate"] > 0.6  # the synthetic risk score is informative
+    assert [a["time_days"] for a in img["auc"]] == [365.25, 730.5]
+    cal = img["calibration"][0]
+    assert 0 <= cal["predicted_mean"] <= 1 and len(cal["groups"]) == 2
+    assert {r["term"] for r in res["models"]["clinical"]["ph_test"]} == {
+        "age_years (per 10 years)", "sex=male", "grade=WHO III"}
+    assert set(res["differences"]) == {"image_minus_age", "image_minus_clinical",
+                                       "prognostic_minus_age", "prognostic_minus_clinical"}
+    tab = sv.validation_table(res)
+    assert list(tab["model"]) == ["image", "age", "clinical", "prognostic"]
+    fig = sv.calibration_figure(res)
+    assert any((t.meta or {}).get("role") == "calibration" for t in fig.data)
+    with pytest.raises(ValueError):
+        sv.validate_risk(risk_df.assign(split="train"), cdr, n_boot=0)
+
+
+# ================================================================================================
+# Page: fake prediction, individual prognosis, validation, PNG failure message
+# ================================================================================================
+def _real_ids_checkpoint(tmp_path: Path, n: int = 90) -> Path:
+    """A cohort_risk.csv over real TCGA-LGG patients of the committed CDR (covariates join)."""
+    cdr = sv.load_tcga_cdr()
+    lgg = cdr[(cdr.cancer_type == "LGG") & cdr.grade.notna()].head(n)
+    rng = np.random.default_rng(2)
+    split = ["train"] * 60 + ["val"] * 15 + ["test"] * (len(lgg) - 75)
+    pd.DataFrame({
+        "patient_id": lgg["patient_id"].str.replace("-", "_"),
+        "risk_score": 0.02 * rng.normal(size=len(lgg)) + 0.01 * (lgg["age_years"] - 45) / 10,
+        "split": split, "time_days": lgg["time_days"], "event": lgg["event"], "grade": lgg["grade"],
+    }).to_csv(tmp_path / "cohort_risk.csv", index=False)
+    return tmp_path
+
+
+@needs_cdr
+def test_page_individual_prognosis_and_validation(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    ck = _real_ids_checkpoint(tmp_path)
+    at = AppTest.from_file(str(ROOT / "pages" / "survival.py"), default_timeout=90)
+    at.session_state["survival_n_boot"] = 20
+    at.session_state["checkpoint_dir"] = str(ck)
+    at.session_state["prediction"] = SimpleNamespace(risk_score=0.01, risk_percentile=60.0, risk_group="high")
+    at.session_state["survival_age"] = 52  # entered covariates (widget keys), one run
+    at.session_state["survival_sex"] = "female"
+    at.session_state["survival_idh"] = "mutant"
+    at.run()
+    assert not at.exception
+    surv = {m.label: float(m.value.rstrip("%")) for m in at.metric if m.label.endswith("survival")}
+    assert list(surv) == ["1-year survival", "2-year survival", "5-year survival"]
+    assert surv["1-year survival"] >= surv["2-year survival"] >= surv["5-year survival"]
+    usage = [d for d in at.dataframe if "used by the fitted model" in d.value.columns][0].value
+    used = dict(zip(usage["covariate"], usage["used by the fitted model"]))
+    assert used == {"image risk score": True, "age": True, "sex": True, "Karnofsky": False,
+                    "resection": False, "IDH": False, "MGMT": False}
+    assert any("Harrell C (95% CI)" in d.value.columns for d in at.dataframe)  # validation table
+    # the image cohort offers the predicted risk group; a 3-group stratum (histology) gives the
+    # multivariate log-rank p and the pairwise table with its correction
+    at.session_state["survival_cohort"] = "tcga_image"
+    at.session_state["survival_correction"] = "bh"
+    at.run()  # the strata options depend on the cohort
+    assert "predicted risk group" in at.selectbox(key="survival_strata").options
+    at.selectbox(key="survival_strata").set_value("histology")
+    at.run()
+    assert not at.exception and any(m.label == "p-value" for m in at.metric)
+    assert any("p_adjusted" in d.value.columns for d in at.dataframe)
+    assert any("Benjamini-Hochberg" in c.value for c in at.caption)
+    # kaleido failing -> a message instead of the download button, page keeps working
+    monkeypatch.setattr(sv, "figure_png", lambda *a, **k: (_ for _ in ()).throw(sv.FigureExportError("no Chrome")))
+    at.button(key="survival_png_prepare").click()
+    at.run()
+    assert not at.exception
+    assert any("PNG export is not available" in w.value for w in at.warning)
+    assert not any(getattr(b, "label", "") == "Download figure (PNG)" for b in at.get("download_button"))
