@@ -490,3 +490,37 @@ def test_save_study_round_trip(tmp_path, demo_study):
     np.testing.assert_array_equal(back.get_fdata(dtype=np.float32), demo_study.volumes["T2"].data)
     np.testing.assert_allclose(back.affine, demo_study.volumes["T2"].affine)
     assert back.header["descrip"].tobytes().rstrip(b"\0") == b"TumorBoard RAS T2"
+
+
+def test_study_page_offers_each_channel_of_a_4d_upload(crop):
+    """The Study page shows the channels of a 4D file as separate volumes to assign."""
+    from streamlit.testing.v1 import AppTest
+
+    data, aff = crop
+    chans = np.stack([data, data // 2 + 1], -1)
+    raw = _nifti_bytes(nib.Nifti1Image(chans, aff))
+    at = AppTest.from_file(str(study_mod.REPO_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    before = at.session_state["study"].key
+    at.switch_page("pages/upload.py")
+    at.run()
+    at.get("file_uploader")[0].set_value([("two_seq.nii.gz", raw, "application/gzip")])
+    at.run()
+    assert not at.exception
+    boxes = [s for s in at.selectbox if s.label.startswith("Sequence of")]
+    assert [b.label for b in boxes] == ["Sequence of two_seq.nii.gz › channel 1/2",
+                                        "Sequence of two_seq.nii.gz › channel 2/2"]
+    assert [b.value for b in boxes] == ["choose...", "choose..."]
+    at.button(key="load_upload").click()
+    at.run()
+    assert any("Choose the sequence of every volume" in e.value for e in at.error)
+    assert at.session_state["study"].key == before
+    boxes = [s for s in at.selectbox if s.label.startswith("Sequence of")]
+    boxes[0].set_value("T2")
+    boxes[1].set_value("FLAIR")
+    at.button(key="load_upload").click()
+    at.run()
+    assert not at.exception
+    study = at.session_state["study"]
+    assert study.sequences == ("T2", "FLAIR")
+    np.testing.assert_array_equal(study.volumes["FLAIR"].data, _canonical(chans[..., 1], aff)[0])
