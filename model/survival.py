@@ -701,12 +701,12 @@ def km_figure(
         heights = [1 - table_frac] + [table_frac] * n_tables
         spacing = 0.15
         fig_height = 420 + 30 * n_rows_table
-    else:  # pixel budget: 360 px of curves, 20 px per group and table, 45 px gaps
-        km_px, tab_px, gap_px = 360, 20 * n_rows_table + 14, 45
-        fig_height = km_px + n_tables * tab_px + n_tables * gap_px + 120
-        plot_px = km_px + n_tables * tab_px
+    else:  # pixel budget: 360 px of curves, 20 px per group and table, gaps for titles
+        km_px, tab_px, gap1_px, gap_px = 360, 20 * n_rows_table + 10, 80, 34
+        plot_px = km_px + n_tables * tab_px + gap1_px + (n_tables - 1) * gap_px
+        fig_height = plot_px + 70 + 22 * ((n_rows_table - 1) // 3) + (70 if n_dropped else 50)
         heights = [km_px / plot_px] + [tab_px / plot_px] * n_tables
-        spacing = gap_px / (fig_height - 120)
+        spacing = 0.0  # domains are set below, in pixels
     fig = make_subplots(
         rows=1 + n_tables,
         cols=1,
@@ -793,13 +793,30 @@ def km_figure(
     for r_i, what in enumerate(table_rows):
         fig.update_xaxes(showticklabels=False, showgrid=False, row=2 + r_i, col=1)
         fig.update_yaxes(
-            title_text=_TABLE_TITLES[what], type="category", categoryorder="array",
-            categoryarray=labels[::-1], showgrid=False, row=2 + r_i, col=1,
+            title_text=_TABLE_TITLES[what] if n_tables == 1 else None, type="category",
+            categoryorder="array", categoryarray=labels[::-1], showgrid=False, row=2 + r_i, col=1,
             tickmode="array", tickvals=labels,
             ticktext=[lb if len(lb) <= 24 else lb[:22] + "…" for lb in labels],
-            title_font=dict(size=11) if n_tables > 1 else None,
         )
     fig.update_yaxes(title_text="Survival probability", range=[0, 1.03], row=1, col=1)
+    if n_tables > 1:
+        # survminer-style: each table's title above it, left-aligned; domains in pixels so the
+        # x-axis title of the curves and the table titles never overlap.
+        top = plot_px
+        bounds = [(top - km_px, top)]
+        top -= km_px + gap1_px
+        for _ in range(n_tables):
+            bounds.append((top - tab_px, top))
+            top -= tab_px + gap_px
+        for r_i, (lo_px, hi_px) in enumerate(bounds):
+            name = "yaxis" if r_i == 0 else f"yaxis{r_i + 1}"
+            fig.layout[name].domain = [max(lo_px, 0) / plot_px, hi_px / plot_px]
+        for r_i, what in enumerate(table_rows):
+            fig.add_annotation(
+                text=f"<b>{_TABLE_TITLES[what]}</b>", xref="paper", x=0.0, xanchor="left",
+                yref=f"y{r_i + 2} domain", y=1.0, yanchor="bottom", showarrow=False,
+                font=dict(size=12), name=f"table_title_{what}", yshift=4,
+            )
 
     annotations = []
     if lr is not None:
@@ -2087,6 +2104,10 @@ def validation_table(result: dict, unit: str = "years") -> pd.DataFrame:
     and calibration "predicted / observed" per horizon."""
     per = _check_unit(unit)
 
+    def tl(t: float) -> str:
+        v = t / per
+        return f"{v:g} {unit[:-1] if abs(v - 1) < 1e-9 else unit}"
+
     def fmt(d: dict) -> str:
         if d.get("estimate") is None:
             return "n/a"
@@ -2098,10 +2119,10 @@ def validation_table(result: dict, unit: str = "years") -> pd.DataFrame:
         row = {"model": name, "description": m["description"],
                "Harrell C (95% CI)": fmt(m["harrell_c"]), "Uno C (95% CI)": fmt(m["uno_c"])}
         for a in m["auc"]:
-            row[f"AUC at {a['time_days'] / per:g} {unit}"] = fmt(a)
+            row[f"AUC at {tl(a['time_days'])}"] = fmt(a)
         for c in m["calibration"]:
             obs = "n/a" if c["observed"] is None else f"{c['observed']:.2f}"
-            row[f"S({c['time_days'] / per:g} {unit}) predicted / observed"] = f"{c['predicted_mean']:.2f} / {obs}"
+            row[f"S({tl(c['time_days'])}) predicted / observed"] = f"{c['predicted_mean']:.2f} / {obs}"
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -239,7 +239,7 @@ if not cohort.empty:
         st.warning(f"No Kaplan-Meier curve for this selection: {exc}")
         fig = None
     if fig is not None:
-        st.plotly_chart(fig, width="stretch", key="survival_km")
+        st.plotly_chart(fig, width="stretch", key="survival_km", theme=None)
         if fig.layout.meta and fig.layout.meta.get("n_dropped"):
             st.caption(
                 f"{fig.layout.meta['n_dropped']} patient(s) without a {_label(group_choice)} value "
@@ -307,7 +307,7 @@ if not cohort.empty:
             st.info(f"Cox model not available: {exc}")
         else:
             st.plotly_chart(sv.forest_figure(hr, title="Hazard ratios (Cox, 95% CI)"),
-                            width="stretch", key="survival_forest")
+                            width="stretch", key="survival_forest", theme=None)
             st.caption(
                 f"{info['method']}. {info['n']} patients, {info['events']} events"
                 + (f", {info['n_missing']} left out for a missing covariate" if info["n_missing"] else "")
@@ -419,6 +419,14 @@ else:
             f"Combined prognostic index (Cox linear predictor): **{prog.percentile:.0f}th percentile** "
             f"of the fitting patients, **{prog.group}** half."
         )
+        hr_tab = sv.hazard_ratio_table(model)
+        hr_risk = hr_tab.loc[hr_tab["covariate"] == "risk_score", "hr"]
+        if len(hr_risk) and float(hr_risk.iloc[0]) < 1:
+            st.warning(
+                f"In the fitting patients a higher image risk score went with LONGER survival "
+                f"(hazard ratio {float(hr_risk.iloc[0]):.2f} per SD). The curve follows the data, so "
+                "its placement can disagree with the image model's own risk group."
+            )
         lo_r, hi_r = image_cohort["risk_score"].min(), image_cohort["risk_score"].max()
         if not lo_r <= study_score <= hi_r:
             st.warning(
@@ -430,7 +438,7 @@ else:
             title="This study over the image cohort by model risk group",
         )
         sv.add_individual_curve(km_img, prog, unit=unit)
-        st.plotly_chart(km_img, width="stretch", key="survival_km_individual")
+        st.plotly_chart(km_img, width="stretch", key="survival_km_individual", theme=None)
         st.caption(
             f"Dashed black: this study's predicted S(t) with 95% band ({prog.ci_method}). Cox "
             f"model (lifelines CoxPHFitter) fitted on the image model's training patients "
@@ -441,7 +449,7 @@ else:
         st.plotly_chart(
             sv.forest_figure(sv.hazard_ratio_table(model, {c: _label(c) for c in model.inputs}),
                              title="Prognostic model: hazard ratios (95% CI)"),
-            width="stretch", key="survival_forest_individual",
+            width="stretch", key="survival_forest_individual", theme=None,
         )
 
 # ---------------------------------------------------------------------------------------------
@@ -474,7 +482,7 @@ else:
         diffs = pd.DataFrame(
             [
                 {"comparison": k.replace("_minus_", " - "),
-                 **{f"{m} difference (95% CI)": (
+                 **{f"{ {'harrell_c': 'Harrell C', 'uno_c': 'Uno C'}[m]} difference (95% CI)": (
                      "n/a" if d[m]["estimate"] is None else
                      f"{d[m]['estimate']:+.2f} ({d[m]['ci_lower']:+.2f} to {d[m]['ci_upper']:+.2f})"
                      if d[m]["ci_lower"] is not None else f"{d[m]['estimate']:+.2f}")
@@ -484,7 +492,8 @@ else:
         )
         st.markdown("Paired differences in C-index (same held-out patients and resamples)")
         st.dataframe(diffs, hide_index=True, width="stretch")
-        st.plotly_chart(sv.calibration_figure(val, "years"), width="stretch", key="survival_calibration")
+        st.plotly_chart(sv.calibration_figure(val, "years"), width="stretch", key="survival_calibration",
+                        theme=None)
         ph = pd.DataFrame(
             [{"model": name, **r} for name, m in val["models"].items() for r in m["ph_test"]]
         )

@@ -433,7 +433,10 @@ def test_km_figure_events_and_censored_rows_match_hand_counts():
     assert by_role[("at_risk", "b")] == ["3", "3", "1"]
     assert by_role[("events", "b")] == ["0", "0", "1"]
     assert by_role[("censored", "b")] == ["0", "1", "1"]
-    assert fig.layout.yaxis3.title.text == "Cumulative events"
+    titles = {a.name: a.text for a in fig.layout.annotations if (a.name or "").startswith("table_title")}
+    assert titles == {"table_title_at_risk": "<b>Number at risk</b>",
+                      "table_title_events": "<b>Cumulative events</b>",
+                      "table_title_censored": "<b>Censored</b>"}
     with pytest.raises(ValueError):
         sv.km_figure(df, "g", table_rows=("deaths",))
 
