@@ -55,8 +55,8 @@ DEFAULTS = {
     "n_steps": 16,             # IntegratedGradients
     "internal_batch_size": 4,  # IntegratedGradients: steps per forward pass (memory bound)
     "window": 32,              # Occlusion patch side (model pixels, 128-pixel slices)
-    "stride": 16,              # Occlusion stride
-    "perturbations_per_eval": 49,
+    "stride": 32,              # Occlusion stride (= window: 16 patches per slice)
+    "perturbations_per_eval": 16,
 }
 
 Progress = Callable[[float], None] | None

@@ -1,0 +1,99 @@
+"""The one-page PDF report: a PDF, exactly one page, no patient fields."""
+
+import gzip
+import re
+import zlib
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from model.report import NOTICE, build_report, deidentified_summary, uncertainty
+from model.study import Study
+
+FAKE_NAME = "Jonathan Q. Doeberman"
+FILE_NAME = "DOEBERMAN_JONATHAN_1961-02-03_flair.nii.gz"
+
+
+def _named_study() -> Study:
+    """A small FLAIR study whose file name and NIfTI header carry a (fake) patient's name."""
+    shape = (40, 48, 24)
+    ii, jj, kk = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    data = (((ii - 20) / 16) ** 2 + ((jj - 24) / 20) ** 2 + ((kk - 12) / 10) ** 2 <= 1).astype(np.float32) * 100
+    data[22:28, 20:26, 10:14] = 300
+    img = nib.Nifti1Image(data, np.diag([1.2, 1.2, 3.0, 1.0]))
+    img.header["descrip"] = f"Patient {FAKE_NAME}".encode()[:79]
+    img.header["db_name"] = b"DOEBERMAN"
+    study = Study.from_bytes([(FILE_NAME, gzip.compress(img.to_bytes()), None)])
+    assert FILE_NAME in str(study.summary())  # the summary has it: the report must drop it
+    return study
+
+
+def _pdf_text(pdf: bytes) -> str:
+    """Every stream of the PDF inflated, plus the uncompressed parts, as latin-1 text."""
+    parts = [pdf.decode("latin-1")]
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            parts.append(zlib.decompress(m.group(1)).decode("latin-1"))
+        except zlib.error:
+            pass
+    return "\n".join(parts)
+
+
+def _n_pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf))
+
+
+@pytest.fixture(scope="module")
+def named(predictor):
+    study = _named_study()
+    return study, predictor.predict(study)
+
+
+@pytest.mark.parametrize("with_map", [False, True])
+def test_report_is_one_page_pdf_without_patient_fields(predictor, named, with_map):
+    study, pred = named
+    maps = None
+    if with_map:
+        d = study.volumes["FLAIR"].data
+        maps = {"FLAIR": (d / d.max()).astype(np.float32)}
+    pdf = build_report(study, pred, predictor.card, maps=maps, method="Saliency" if with_map else None,
+                       checkpoint_dir=predictor.checkpoint_dir)
+    assert pdf[:5] == b"%PDF-"
+    assert _n_pages(pdf) == 1
+    text = _pdf_text(pdf).lower()
+    for token in ("doeberman", "jonathan", "1961", FILE_NAME.lower(), ".nii"):
+        assert token not in text, token
+    # What it must say.
+    assert "research use only" in text and "not a diagnosis" in text
+    assert pred.predicted_class.lower() in text
+    assert "survival" in text and "model card" in text
+    assert predictor.card["name"].lower() in text
+
+
+def test_report_without_cohort_says_so(predictor, named, tmp_path):
+    study, pred = named
+    pdf = build_report(study, pred, predictor.card, checkpoint_dir=tmp_path)
+    assert _n_pages(pdf) == 1
+    assert "no cohort survival data" in _pdf_text(pdf).lower()
+
+
+def test_demo_report_one_page(predictor, demo_study):
+    pdf = build_report(demo_study, predictor.predict(demo_study), predictor.card,
+                       checkpoint_dir=predictor.checkpoint_dir)
+    assert pdf.startswith(b"%PDF") and _n_pages(pdf) == 1
+    assert "brats-gli-00001" not in _pdf_text(pdf).lower()  # file names of the demo are left out too
+
+
+def test_deidentified_summary_keeps_geometry_only(named):
+    study, _ = named
+    rows = deidentified_summary(study)
+    assert rows == [{"sequence": "FLAIR", "shape": [40, 48, 24], "spacing_mm": [1.2, 1.2, 3.0],
+                     "orientation": "RAS", "source_orientation": "RAS"}]
+
+
+def test_uncertainty():
+    assert uncertainty({"a": 0.5, "b": 0.5}) == {"entropy": pytest.approx(1.0), "margin": pytest.approx(0.0)}
+    u = uncertainty({"a": 0.99, "b": 0.01})
+    assert u["entropy"] < 0.1 and u["margin"] == pytest.approx(0.98)
+    assert NOTICE.startswith("Research use only")
