@@ -1,11 +1,15 @@
-"""Model page: the served checkpoint's model card."""
+"""Model page: the served checkpoint's model card and the attribution evaluation."""
+
+import json
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from model.cached import get_predictor
 
-card = get_predictor().card
+predictor = get_predictor()
+card = predictor.card
 st.title(f"Model: {card.get('name')} v{card.get('version')}")
 st.write(card.get("task", ""))
 st.info(card.get("intended_use", ""))
@@ -32,4 +36,47 @@ st.write(f"Patients: {td.get('n_patients')} ({td.get('split_method', '')})")
 st.subheader("Limitations")
 for item in card.get("limitations", []):
     st.write(f"- {item}")
+st.subheader("Do the attribution maps mean something?")
+eval_path = predictor.checkpoint_dir / "attribution_eval.json"
+try:
+    ev = json.loads(eval_path.read_text())
+except (OSError, ValueError):
+    ev = None
+if not ev or "methods" not in ev:
+    st.info("No attribution evaluation for this checkpoint yet: run `python -m training.attribution_eval`.")
+else:
+    rnd = ev["random"]
+    rows = []
+    for m, r in ev["methods"].items():
+        rz = ev.get("randomisation", {}).get(m, {})
+        fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+        rows.append({"method": m,
+                     "deletion AUC (lower better)": f"{r['deletion_auc']:.3f}",
+                     "random": f"{rnd['deletion_auc']:.3f}",
+                     "insertion AUC (higher better)": f"{r['insertion_auc']:.3f}",
+                     "random ": f"{rnd['insertion_auc']:.3f}",
+                     "beats random (deletion)": f"{r['beats_random_deletion']}/{ev['n_patients']}",
+                     "Spearman vs random head": fmt(rz.get("head")),
+                     "vs random weights": fmt(rz.get("full")),
+                     "s per case": f"{r['seconds_per_case']:.1f}"})
+    st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
+    fr = ev["fractions"]
+    cols = st.columns(2)
+    for col, kind in zip(cols, ("deletion", "insertion")):
+        fig = go.Figure()
+        for m, r in ev["methods"].items():
+            fig.add_trace(go.Scatter(x=fr, y=r[f"{kind}_curve"], mode="lines+markers", name=m))
+        fig.add_trace(go.Scatter(x=fr, y=rnd[f"{kind}_curve"], mode="lines", name="random",
+                                 line=dict(dash="dash", color="gray")))
+        fig.update_layout(title=f"{kind.capitalize()} curve (mean of {ev['n_patients']} held-out patients)",
+                          xaxis_title=f"fraction of foreground pixels {'removed' if kind == 'deletion' else 'restored'}",
+                          yaxis_title="probability of the predicted class", height=320,
+                          margin=dict(l=10, r=10, t=40, b=10))
+        col.plotly_chart(fig, width="stretch")
+    st.caption(f"{ev.get('method_note', '')} Patients: {', '.join(ev.get('patients', []))} "
+               f"(test split); randomisation check on {ev.get('n_randomisation_patients')} of them. "
+               f"Settings: {json.dumps(ev.get('settings', {}))}. Computed {ev.get('created')} in "
+               f"{ev.get('seconds_total')} s for weights {str(ev.get('checkpoint', {}).get('sha256'))[:12]}...")
+    if ev.get("checkpoint", {}).get("sha256") != card.get("sha256"):
+        st.warning("This evaluation was computed for other weights than the ones served; rerun it.")
 st.caption(f"Weights sha256 {card.get('sha256')} (verified at load).")
