@@ -7,7 +7,11 @@ Features per patient (from the expert mask, which the image model never sees at 
 tumour volume (voxels) and, per sequence, the tumour's mean, s.d. and 90th percentile
 intensity relative to the mean of the head (voxels above 5 % of the maximum). scikit-learn
 ``LogisticRegression`` (L2, C=0.3) on standardised features, fitted on the train + validation
-patients, scored on the test patients. Writes ``baselines.json`` next to the checkpoint.
+patients, scored on the test patients. Writes ``baselines.json`` next to the checkpoint and
+adds its summary, the per-subset metrics and the survival validation of the risk score
+(:func:`model.survival.validate_risk`: Harrell/Uno C, time-dependent AUC, calibration, next to
+age-only and clinical Cox models, on the held-out patients) to ``model_card.json``. The weights
+and their sha256 are untouched.
 """
 
 from __future__ import annotations
@@ -93,8 +97,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--survival", default=str(SHARED_DATA / "tcga_clinical" / "tcga_lgg_flair_seg_survival.csv"))
     p.add_argument("--n-boot", type=int, default=1000)
     args = p.parse_args(argv)
-    result = run(Path(args.checkpoint), Path(args.data), Path(args.survival), args.n_boot)
-    (Path(args.checkpoint) / "baselines.json").write_text(json.dumps(result, indent=2) + "\n")
+    import pandas as pd
+
+    from model.survival import load_tcga_cdr, validate_risk
+
+    ck = Path(args.checkpoint)
+    result = run(ck, Path(args.data), Path(args.survival), args.n_boot)
+    (ck / "baselines.json").write_text(json.dumps(result, indent=2) + "\n")
+    card = json.loads((ck / "model_card.json").read_text())
+    card["baselines"] = {k: {m: v[m] for m in ("n_patients", "accuracy", "accuracy_ci95", "roc_auc",
+                                                "roc_auc_ci95", "f1_macro")}
+                         for k, v in result.items() if isinstance(v, dict) and "accuracy" in v}
+    card["metrics_by_sequence_subset"] = result["model_by_sequence_subset"]
+    if (ck / "cohort_risk.csv").exists():
+        card["survival_validation"] = validate_risk(pd.read_csv(ck / "cohort_risk.csv"),
+                                                    load_tcga_cdr(), n_boot=args.n_boot)
+    (ck / "model_card.json").write_text(json.dumps(card, indent=2, default=float) + "\n")
     print(json.dumps({k: (v.get("accuracy"), v.get("roc_auc")) if isinstance(v, dict) and "accuracy" in v
                       else v for k, v in result.items() if k != "model_by_sequence_subset"}))
     for k, v in result["model_by_sequence_subset"].items():
