@@ -17,15 +17,16 @@ Time 0 of each patient is the first visit. Targets:
 
 Split: patients, stratified by (OS known, any PD), seeded; ``--test-frac`` of them are held out
 and used only for the final metrics. Inside the training patients, ``--folds`` stratified folds:
-member ``k`` of the ensemble is trained on the other folds and early-stopped on fold ``k``
-(validation loss); the same folds choose the Cox penalisers. Feature standardisation uses the
+member ``k`` of the ensemble is trained on the other folds; all members stop at the epoch that
+minimises the validation loss averaged over the folds (early stopping by inner CV); the same folds choose the Cox penalisers. Feature standardisation uses the
 training patients' visits only.
 
+One network per endpoint and inner fold (ensemble = mean per endpoint).
 Loss: extended (time-varying) Cox negative partial log-likelihood, torchsurv
 ``neg_partial_log_likelihood`` with an (n, n) log-hazard matrix: the hazard of patient ``j`` at
 the event time of patient ``i`` is the network's output after ``j``'s last visit **strictly
 before** that time, so no visit after a time point is ever used to predict at that time. Loss =
-NPLL(OS) + NPLL(TTP).
+NPLL(OS) for the OS networks, NPLL(TTP) for the TTP networks.
 
 Evaluation on the held-out patients, Harrell-type C-index with 1000-resample patient bootstrap
 95% CIs (paired for differences), against penalised lifelines Cox models on the same patients:
@@ -183,10 +184,6 @@ def tv_cox_loss(risk: torch.Tensor, b: Batch, head: str) -> torch.Tensor:
                                           ties_method="efron")
 
 
-def total_loss(out: torch.Tensor, b: Batch) -> torch.Tensor:
-    return sum(tv_cox_loss(out[:, :, j], b, h) for j, h in enumerate(HEADS))
-
-
 def risk_matrix(visit_risk: np.ndarray, weeks: np.ndarray, times: np.ndarray) -> np.ndarray:
     """``D[j, i]``: risk of patient j after its last visit strictly before ``times[i]``.
 
@@ -232,36 +229,38 @@ def delta_ci(D1, D2, time, event, n_boot: int, seed: int = 0) -> dict:
 
 
 # ----------------------------------------------------------------------------- network
-def train_member(cfg: LongitudinalConfig, tr: Batch, va: Batch, args, seed: int) -> dict:
-    """Train one member on ``tr``, early-stopped on the loss of ``va``; best state restored."""
+def train_member(cfg: LongitudinalConfig, tr: Batch, va: Batch, head: str, args, seed: int) -> dict:
+    """Train one network for ``head`` on ``tr`` (full batch), recording the loss on ``va``.
+
+    Returns ``net`` (last state), ``states`` (state dict after each epoch), ``val`` (val loss
+    per epoch) and ``train`` (train loss per epoch). The caller chooses the epoch.
+    """
     torch.manual_seed(seed)
     net = LongitudinalNet(cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    best, best_state, best_epoch, bad, history = float("inf"), None, 0, 0, []
-    ema = None
-    for epoch in range(1, args.epochs + 1):
+    states, val, trn = [], [], []
+    for _ in range(args.epochs):
         net.train()
-        loss = total_loss(net(tr.x), tr)
+        loss = tv_cox_loss(net(tr.x)[:, :, 0], tr, head)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
         net.eval()
         with torch.no_grad():
-            vl = float(total_loss(net(va.x), va))
-        ema = vl if ema is None else 0.7 * ema + 0.3 * vl  # smooth the small-fold noise
-        history.append((loss.item(), vl))
-        if ema < best - 1e-4:
-            best, best_epoch, bad = ema, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        else:
-            bad += 1
-            if bad >= args.patience and epoch >= args.min_epochs:
-                break
-    net.load_state_dict(best_state)
-    net.eval()
-    return {"net": net, "best_epoch": best_epoch, "epochs_run": len(history),
-            "best_val_loss": best, "history": history}
+            val.append(float(tv_cox_loss(net(va.x)[:, :, 0], va, head)))
+        trn.append(loss.item())
+        states.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+    return {"net": net, "states": states, "val": np.array(val), "train": np.array(trn)}
+
+
+def choose_epoch(val_curves: list[np.ndarray], smooth: int = 5) -> int:
+    """Epoch (0-based) minimising the fold-averaged validation loss (moving average of ``smooth``)."""
+    m = np.mean(np.stack(val_curves), axis=0)
+    if smooth > 1 and len(m) > smooth:
+        m = np.convolve(np.pad(m, (smooth // 2, smooth // 2), mode="edge"), np.ones(smooth) / smooth,
+                        mode="valid")
+    return int(np.argmin(m))
 
 
 # ----------------------------------------------------------------------------- Cox baselines
@@ -326,14 +325,18 @@ def fit_cox(kind: str, head: str, design: dict, targets: pd.DataFrame, patients:
                 keep = np.isfinite(t[f"{head}_time"]) & np.isfinite(t[f"{head}_event"]) & (t[f"{head}_time"] > 0)
                 pats = list(t.index[keep])
                 df = pd.DataFrame(_baseline_frame(design, pats, cols), columns=names)
-                df["T"] = t.loc[pats, f"{head}_time"].to_numpy()
-                df["E"] = t.loc[pats, f"{head}_event"].to_numpy()
-                m = CoxPHFitter(penalizer=penalizer, l1_ratio=0.0).fit(df, "T", "E")
             else:
                 df = _tv_frame(design, targets, patients, head, cols, names)
+            varying = [n for n in names if df[n].std() > 1e-8]  # constant here: coefficient 0
+            if kind == "baseline":
+                df = df[varying].assign(T=t.loc[pats, f"{head}_time"].to_numpy(),
+                                        E=t.loc[pats, f"{head}_event"].to_numpy())
+                m = CoxPHFitter(penalizer=penalizer, l1_ratio=0.0).fit(df, "T", "E")
+            else:
+                df = df[["id", "start", "stop", "event", *varying]]
                 m = CoxTimeVaryingFitter(penalizer=penalizer, l1_ratio=0.0).fit(
                     df, id_col="id", start_col="start", stop_col="stop", event_col="event")
-            beta = m.params_.reindex(names).to_numpy(dtype=float)
+            beta = m.params_.reindex(names).fillna(0.0).to_numpy(dtype=float)
             return beta if np.all(np.isfinite(beta)) else None
         except Exception:  # lifelines ConvergenceError and friends on tiny folds
             return None
@@ -364,30 +367,38 @@ def train(args: argparse.Namespace) -> dict:
     folds = stratified_folds(targets.loc[train_ids, "stratum"], args.folds, args.seed + 1)
     assert not set(train_ids) & set(test_ids)
 
-    spec = fit_feature_spec(visits[visits["Patient"].isin(train_ids)])
+    spec = fit_feature_spec(visits[visits["Patient"].isin(train_ids)], args.radiomics_pcs)
     cfg = LongitudinalConfig(n_inputs=spec.n_inputs, hidden=args.hidden, cell=args.cell,
-                             dropout=args.dropout, n_members=args.folds, outputs=HEADS)
+                             dropout=args.dropout, n_members=args.folds, outputs=HEADS,
+                             skip=not args.no_skip)
 
-    # --- network: one member per inner fold, early-stopped on that fold
-    members, member_info, oof = [], [], {}
+    # --- network: one member per inner fold
+    ens = LongitudinalEnsemble(cfg)
+    member_info, oof, chosen = {}, {}, {}
+    batches = []
     for k in range(args.folds):
         tr_ids = [p for p in train_ids if folds[p] != k]
         va_ids = [p for p in train_ids if folds[p] == k]
-        tr, va = (make_batch(visits, targets, ids, spec) for ids in (tr_ids, va_ids))
-        res = train_member(cfg, tr, va, args, seed=args.seed * 100 + k)
-        members.append(res["net"])
-        member_info.append({"fold": k, "n_train": len(tr_ids), "n_val": len(va_ids),
-                            "best_epoch": res["best_epoch"], "epochs_run": res["epochs_run"],
-                            "best_val_loss_ema": res["best_val_loss"]})
-        with torch.no_grad():
-            out = res["net"](va.x).numpy()
-        for i, p in enumerate(va.patients):
-            oof[p] = (out[i, : va.lengths[i]], va.weeks[i, : va.lengths[i]])
-        print(f"member {k}: best epoch {res['best_epoch']} of {res['epochs_run']}, "
-              f"val loss {res['best_val_loss']:.3f}", flush=True)
-    ens = LongitudinalEnsemble(cfg)
-    for dst, src in zip(ens.members, members):
-        dst.load_state_dict(src.state_dict())
+        batches.append((tr_ids, va_ids, *(make_batch(visits, targets, ids, spec) for ids in (tr_ids, va_ids))))
+    for j, h in enumerate(HEADS):
+        runs = [train_member(cfg, tr, va, h, args, seed=args.seed * 100 + 10 * j + k)
+                for k, (_, _, tr, va) in enumerate(batches)]
+        # early stopping by cross-validation: one epoch count per endpoint, from the averaged
+        # validation curves (a single fold of ~10 patients is too noisy to stop on)
+        best = choose_epoch([r["val"] for r in runs])
+        chosen[h] = best + 1
+        member_info[h] = []
+        for k, ((tr_ids, va_ids, _, va), res) in enumerate(zip(batches, runs)):
+            ens.endpoints[h][k].load_state_dict(res["states"][best])
+            member_info[h].append({"fold": k, "n_train": len(tr_ids), "n_val": len(va_ids),
+                                   "val_loss": float(res["val"][best]),
+                                   "own_best_epoch": int(np.argmin(res["val"])) + 1})
+            with torch.no_grad():
+                out = ens.endpoints[h][k].eval()(va.x).numpy()[:, :, 0]
+            for i, p in enumerate(va.patients):
+                oof.setdefault(p, [va.weeks[i, : va.lengths[i]], {}])[1][h] = out[i, : va.lengths[i]]
+        print(f"{h}: members stopped at epoch {best + 1} of {args.epochs} (mean validation loss "
+              f"{np.mean([r['val'][best] for r in runs]):.3f})", flush=True)
     ens.eval()
     trb = make_batch(visits, targets, train_ids, spec)
     with torch.no_grad():
@@ -403,13 +414,17 @@ def train(args: argparse.Namespace) -> dict:
     cox = {}
     for kind in ("baseline", "locf"):
         drop = {"years_since_previous_visit"} | ({"years_since_first_visit"} if kind == "baseline" else set())
-        if kind == "baseline":
-            Xb = _baseline_frame(design, train_ids, list(range(len(names_all))))
-        else:
-            Xb = np.concatenate([design[p][0] for p in train_ids])
-        cols = [i for i, n in enumerate(names_all) if n not in drop and np.std(Xb[:, i]) > 1e-8]
-        names = [names_all[i] for i in cols]
+        cand = [i for i, n in enumerate(names_all) if n not in drop]
         for h in HEADS:
+            # keep the columns that vary in the rows this model is fitted on (train patients)
+            if kind == "baseline":
+                ok, _, _ = eval_targets(targets, train_ids, h)
+                Xb = _baseline_frame(design, [p for p, o in zip(train_ids, ok) if o], cand)
+            else:
+                Xb = _tv_frame(design, targets, train_ids, h, cand, [names_all[i] for i in cand]
+                               ).iloc[:, 4:].to_numpy()
+            cols = [c for c, sd in zip(cand, np.std(Xb, axis=0)) if sd > 1e-8]
+            names = [names_all[i] for i in cols]
             scores = {}
             for pen in PENALIZERS:
                 cs = []
@@ -441,12 +456,12 @@ def train(args: argparse.Namespace) -> dict:
     for j, h in enumerate(HEADS):
         ok, tt, ee = eval_targets(targets, train_ids, h)
         pats = [p for p, o in zip(train_ids, ok) if o]
-        tmax = max(len(oof[p][1]) for p in pats)
+        tmax = max(len(oof[p][0]) for p in pats)
         r = np.zeros((len(pats), tmax))
         w = np.full((len(pats), tmax), np.inf)
         for i, p in enumerate(pats):
-            r[i, : len(oof[p][1])] = oof[p][0][:, j]
-            w[i, : len(oof[p][1])] = oof[p][1]
+            r[i, : len(oof[p][0])] = oof[p][1][h]
+            w[i, : len(oof[p][0])] = oof[p][0]
         inner[h] = {"dynamic_c_oof": concordance(risk_matrix(r, w, tt[ok]), tt[ok], ee[ok]),
                     "baseline_c_oof": concordance(risk_matrix(r[:, :1], w[:, :1], tt[ok]), tt[ok], ee[ok]),
                     "n_patients": len(pats), "cox_baseline_inner_cv_c": cox[("baseline", h)]["inner_cv_c"][
@@ -456,7 +471,7 @@ def train(args: argparse.Namespace) -> dict:
               f"{inner[h]['baseline_c_oof']:.3f}; Cox baseline {inner[h]['cox_baseline_inner_cv_c']:.3f},"
               f" Cox LOCF {inner[h]['cox_locf_inner_cv_c']:.3f}", flush=True)
     if args.dev:
-        return {"inner_cv": inner, "members": member_info, "train_time_s": train_time}
+        return {"inner_cv": inner, "members": member_info, "chosen_epoch": chosen, "train_time_s": train_time}
 
     # --- held-out test patients
     teb = make_batch(visits, targets, test_ids, spec)
@@ -478,9 +493,11 @@ def train(args: argparse.Namespace) -> dict:
             ("baseline", "network"): risk_matrix(r[:, :1], np.zeros((len(T), 1)), T),
         }
         D[("baseline", "cox_baseline")] = D[("dynamic", "cox_baseline")]
-        rl, wl = _cox_visit_risk(cox[("locf", h)]["beta"], design, pats, cox[("locf", h)]["cols"], False)
-        D[("last_visit", "network")] = risk_matrix(r[np.arange(len(T)), last][:, None], np.zeros((len(T), 1)), T)
-        D[("last_visit", "cox_locf")] = risk_matrix(rl[np.arange(len(T)), last][:, None], np.zeros((len(T), 1)), T)
+        if h == "os":  # for TTP the last visit is usually the progression itself: not a prediction
+            rl, _ = _cox_visit_risk(cox[("locf", h)]["beta"], design, pats, cox[("locf", h)]["cols"], False)
+            zero = np.zeros((len(T), 1))
+            D[("last_visit", "network")] = risk_matrix(r[np.arange(len(T)), last][:, None], zero, T)
+            D[("last_visit", "cox_locf")] = risk_matrix(rl[np.arange(len(T)), last][:, None], zero, T)
         metrics[h] = {"n_patients": int(len(T)), "events": int(E.sum())}
         for (when, who), Dm in D.items():
             res = c_with_ci(Dm, T, E, args.n_boot)
@@ -543,10 +560,10 @@ def train(args: argparse.Namespace) -> dict:
             "train_patients": train_ids, "test_patients": test_ids,
             "held_out_visits_file": HELD_OUT_VISITS,
         },
-        "training": {"loss": "NPLL(OS) + NPLL(TTP), extended Cox with time-varying log hazards "
+        "training": {"loss": "NPLL(OS) resp. NPLL(TTP) per endpoint network, extended Cox with time-varying log hazards "
                              "(torchsurv neg_partial_log_likelihood, Efron ties)",
                      "optimizer": f"AdamW lr {args.lr}, weight decay {args.weight_decay}, full batch",
-                     "max_epochs": args.epochs, "patience": args.patience, "members": member_info,
+                     "epochs": args.epochs, "chosen_epoch": chosen, "members": member_info,
                      "train_time_s": round(train_time, 1), "total_time_s": None,
                      "device": "cpu", "torch_threads": torch.get_num_threads(),
                      "command": "python -m training.longitudinal " + " ".join(args.argv)},
@@ -558,8 +575,8 @@ def train(args: argparse.Namespace) -> dict:
             "strictly before that time (network: output after the last such visit; cox_locf: "
             "time-varying Cox on the last observation carried forward; cox_baseline: first-visit "
             "features only). 'baseline': risk after the first visit. 'last_visit': risk after each "
-            "patient's last visit ranked against time from the FIRST visit; optimistic for both "
-            "models, since the last visit's date reveals that the patient was alive then."),
+            "patient's last visit ranked against time from the FIRST visit (OS only); optimistic for "
+            "both models, since the last visit's date reveals that the patient was alive then."),
         "comparison": comparison,
         "cox_baselines": cox_card,
         "limitations": [
@@ -585,13 +602,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training.longitudinal", description=__doc__.split("\n")[0])
     p.add_argument("--data", default=str(SHARED_DATA), help="shared data folder (holds lumiere_longitudinal/)")
     p.add_argument("--out", default="model/checkpoints/longitudinal_lumiere")
-    p.add_argument("--epochs", type=int, default=300, help="maximum epochs (full-batch steps) per member")
-    p.add_argument("--patience", type=int, default=40)
-    p.add_argument("--min-epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=200, help="epochs (full-batch steps) run per member; "
+                   "the served epoch is chosen from the mean inner-fold validation loss")
     p.add_argument("--folds", type=int, default=5, help="inner folds = ensemble members")
-    p.add_argument("--hidden", type=int, default=16)
+    p.add_argument("--hidden", type=int, default=8)
     p.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
-    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--radiomics-pcs", type=int, default=4,
+                   help="principal components of the 32 radiomics kept as inputs (0 = all 32)")
+    p.add_argument("--no-skip", action="store_true", help="no linear skip path to the heads")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--weight-decay", type=float, default=1e-2)
     p.add_argument("--test-frac", type=float, default=0.3)
