@@ -1,0 +1,143 @@
+"""Longitudinal page: risk after each imaging visit of a glioblastoma patient (LUMIERE model).
+
+Thin Streamlit layer over :mod:`model.longitudinal`: a held-out test patient's timeline (or an
+uploaded visit table's), the model card's comparison with Cox baselines. Works without
+``../shared``: the held-out visits are stored in the checkpoint folder. Uploads are read in
+memory and never written to disk.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:  # run standalone (AppTest / streamlit run pages/longitudinal.py)
+    sys.path.insert(0, str(_ROOT))
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from model import longitudinal as lg  # noqa: E402
+from model.errors import CheckpointError  # noqa: E402
+
+CHECKPOINT = Path(os.environ.get("TUMORBOARD_LONGITUDINAL_CHECKPOINT", lg.DEFAULT_LONGITUDINAL_CHECKPOINT))
+
+
+@st.cache_resource(show_spinner="Loading the longitudinal model...")
+def _load_model(folder: str, mtime: float) -> lg.LongitudinalModel:
+    # mtime is only a cache key: a retrained checkpoint rewrites its model card.
+    return lg.load_longitudinal(folder)
+
+
+@st.cache_data(show_spinner=False)
+def _held_out(folder: str, mtime: float) -> pd.DataFrame:
+    return lg.load_held_out_visits(folder)
+
+
+def _fmt_ci(c: float, lo: float, hi: float) -> str:
+    if c is None or not math.isfinite(c):
+        return "n/a"
+    ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and math.isfinite(lo) else ""
+    return f"{c:.3f}{ci}"
+
+
+def _timeline_table(tl: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "time point": tl["Timepoint"], "week": tl["week"],
+        "RANO": [r if isinstance(r, str) else "missing" for r in tl["rating"]],
+        "death HR": tl["os_hr"].round(2),
+        "progression HR": tl["ttp_hr"].where(~tl["progressed"]).round(2),
+    })
+
+
+def _show_timeline(model: lg.LongitudinalModel, visits: pd.DataFrame, title: str, key: str,
+                   outcome: dict | None = None) -> None:
+    tl = lg.predict_timeline(model, visits)
+    st.plotly_chart(lg.timeline_figure(tl, outcome, title), key=f"fig_{key}")
+    st.caption("Hazard ratio after each visit, from that visit and the earlier ones only "
+               "(1 = an average training visit; >1 = higher risk). The progression line stops at "
+               "the first PD rating. Dashed lines: observed outcome, shown for reference only "
+               "and never given to the model.")
+    st.dataframe(_timeline_table(tl), hide_index=True, width="stretch", key=f"tab_{key}")
+
+
+st.title("Longitudinal: risk over a patient's visits")
+st.caption("Research use only: not a medical device, not a diagnosis. Inputs are tabular "
+           "features per visit (time, expert RANO rating, 32 FLAIR radiomics features), not images.")
+
+try:
+    card_mtime = (CHECKPOINT / lg.CARD).stat().st_mtime
+    model = _load_model(str(CHECKPOINT), card_mtime)
+except (CheckpointError, OSError) as exc:
+    st.error(f"The longitudinal model is not available: {exc}")
+    st.stop()
+card = model.card
+
+tab_patient, tab_upload, tab_card = st.tabs(["Held-out patient", "Upload a visit table", "Model card"])
+
+with tab_patient:
+    try:
+        held = _held_out(str(CHECKPOINT), card_mtime)
+    except lg.VisitTableError as exc:
+        st.error(f"The stored held-out visits cannot be read: {exc}")
+        held = None
+    if held is not None:
+        patients = list(dict.fromkeys(held["Patient"]))
+        st.write(f"{len(patients)} test patients of LUMIERE, never used for training or model "
+                 "selection.")
+        pid = st.selectbox("Patient", patients, key="long_patient")
+        rows = held[held["Patient"] == pid]
+        _show_timeline(model, rows, pid, "held", lg.observed_outcome(rows))
+
+with tab_upload:
+    st.write("A CSV with one row per visit and the columns of LUMIERE's visits.csv: "
+             "`Timepoint` (week-044, week-000-1), `Rating` (PD, SD, PR, CR, Pre-Op, Post-Op or "
+             "empty) and the 32 FLAIR radiomics columns; `Patient` optional.")
+    if held is not None:
+        template = held[held["Patient"] == held["Patient"].iloc[0]][
+            ["Patient", *lg.REQUIRED_COLUMNS]].copy()
+        template["Patient"] = "example"
+        st.download_button("Example visit table (CSV)", template.to_csv(index=False).encode(),
+                           file_name="visit_table_example.csv", mime="text/csv", key="long_template")
+    upl = st.file_uploader("Visit table (CSV)", type=["csv"], key="long_upload")
+    if upl is not None:
+        try:
+            visits = lg.load_visit_table(upl.getvalue())
+        except lg.VisitTableError as exc:
+            st.error(f"{upl.name}: {exc}")
+        else:
+            ups = list(dict.fromkeys(visits["Patient"]))
+            up = st.selectbox("Patient in the table", ups, key="long_upload_patient") if len(ups) > 1 else ups[0]
+            _show_timeline(model, visits[visits["Patient"] == up], up, "upload")
+
+with tab_card:
+    st.subheader("Held-out comparison (C-index, 95% bootstrap CI)")
+    names = {"network": "LSTM over visits", "cox_baseline": "Cox, baseline visit",
+             "cox_locf": "Cox, last observation (time-varying)"}
+    rows = [{
+        "endpoint": {"os": "overall survival", "ttp": "time to progression"}.get(r["endpoint"], r["endpoint"]),
+        "prediction time": r["prediction_time"], "model": names.get(r["model"], r["model"]),
+        "patients": r["n_patients"], "events": r["events"],
+        "C-index": _fmt_ci(r["c_index"], r["ci95_low"], r["ci95_high"]),
+        "LSTM minus this": (_fmt_ci(r["network_minus_this"], r["delta_ci95_low"], r["delta_ci95_high"])
+                            if "network_minus_this" in r else ""),
+    } for r in card.get("comparison", [])]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="long_comparison")
+    st.caption(card.get("metrics_note", ""))
+    st.subheader("Inputs")
+    st.write(card.get("inputs", {}).get("kind", ""))
+    for item in card.get("inputs", {}).get("per_visit", []):
+        st.write(f"- {item}")
+    st.subheader("Training data and licence")
+    td = card.get("training_data", {})
+    st.write(f"{td.get('dataset', '')}: {td.get('n_patients')} patients, {td.get('n_visits')} visits; "
+             f"{td.get('split_method', '')}.")
+    st.write(f"Citation: {td.get('citation', '')}")
+    st.warning(f"Licence: {td.get('licence', '')}")
+    st.subheader("Limitations")
+    for item in card.get("limitations", []):
+        st.write(f"- {item}")
+    st.caption(f"Weights sha256 {card.get('sha256')} (verified at load).")
