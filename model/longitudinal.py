@@ -6,10 +6,12 @@ pyradiomics features (the ``lumiere_longitudinal`` table: LUMIERE, Suter Y et al
 2022;9:768, doi:10.1038/s41597-022-01881-7; derived table by S. Sarirchi,
 doi:10.5281/zenodo.17818439; non-commercial research use, believed CC BY-NC 4.0).
 
-A unidirectional LSTM reads the visits in time order and, after each visit ``k``, outputs two
-log relative hazards (Cox scale): overall survival (``os``) and time to progression (``ttp``,
-progression = first visit rated PD). Because the network is causal, the risk after visit ``k``
-depends only on visits ``0..k`` (tested in ``tests/test_longitudinal.py``).
+For each endpoint, overall survival (``os``) and time to progression (``ttp``, progression =
+first visit rated PD), an ensemble of small unidirectional LSTMs reads the visits in time order
+and outputs, after each visit ``k``, a log relative hazard (Cox scale). The 32 radiomics enter as
+4 principal components fitted on the training visits (:class:`FeatureSpec`). Because the
+networks are causal, the risk after visit ``k`` depends only on visits ``0..k`` (tested in
+``tests/test_longitudinal.py``).
 
 Visit table (CSV), the columns of ``lumiere_longitudinal/visits.csv``; required:
 

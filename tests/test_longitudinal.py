@@ -1,6 +1,5 @@
 """Longitudinal LUMIERE model: training run, checkpoint, no look-ahead, CSV validation, page."""
 
-import json
 
 import numpy as np
 import pandas as pd

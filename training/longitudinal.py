@@ -42,6 +42,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -535,7 +536,10 @@ def train(args: argparse.Namespace) -> dict:
             "kind": "Tabular features per visit, NOT images. No MRI volumes are read by this model.",
             "per_visit": ["weeks since the patient's first visit (and since the previous visit)",
                           "expert RANO rating (PD, SD, PR, CR, Pre-Op, Post-Op, Post-Op/PD, missing)",
-                          "32 FLAIR pyradiomics features of the DeepBraTumIA segmentation (as in visits.csv)"],
+                          "32 FLAIR pyradiomics features of the DeepBraTumIA segmentation (as in visits.csv), "
+                          "signed-log, z-scored and compressed to "
+                          f"{len(spec.components or []) or 32} principal components with "
+                          "statistics of the training visits only"],
             "sequence": "all visits of one patient in time order; risk after visit k uses visits 0..k only",
             "not_used": "Survival, age, sex, IDH, MGMT, start/stop/event and Rating2/Rating3 columns",
             "table_columns_required": ["Timepoint", "Rating", *spec.radiomics],
@@ -620,7 +624,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dev", action="store_true",
                    help="stop after the inner-CV estimates; no test evaluation, nothing written")
     args = p.parse_args(argv)
-    args.argv = list(argv) if argv is not None else __import__("sys").argv[1:]
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     return args
 
 
