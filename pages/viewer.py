@@ -35,6 +35,19 @@ if ss.get("viewer_study") != study.key:  # new study: reset crosshair, caches
     for k in [k for k in ss if str(k).startswith(("viewer_axial_", "viewer_coronal_", "viewer_sagittal_"))]:
         del ss[k]
 cache: SliceCache = ss["viewer_cache"]
+KEPT: list[str] = []
+
+
+def keep(key: str, default, options=None) -> str:
+    """Give widget ``key`` its value from before a page switch (Streamlit drops the state of
+    widgets that a run did not draw), else ``default``; returns the key. Widgets made with it
+    take no ``value``/``index`` argument."""
+    if key not in ss:
+        ss[key] = ss.get("_keep_" + key, default)
+    if options is not None and ss[key] not in options:
+        ss[key] = default
+    KEPT.append(key)
+    return key
 
 
 def stats(seq: str) -> IntensityStats:
@@ -70,15 +83,16 @@ def jump_to(seq: str, ijk) -> None:
 
 # ------------------------------------------------------------------ controls
 c1, c2, c3 = st.columns([1, 1, 2])
-seq = c1.selectbox("Sequence", study.sequences, key="viewer_seq",
+seq = c1.selectbox("Sequence", study.sequences, key=keep("viewer_seq", study.sequences[0], study.sequences),
                    on_change=lambda: sync_sliders(ss["viewer_seq"]))
 vol = study.volumes[seq]
-convention = c2.radio("Convention", CONVENTIONS, key="viewer_convention", horizontal=True,
+convention = c2.radio("Convention", CONVENTIONS, key=keep("viewer_convention", CONVENTIONS[0], CONVENTIONS),
+                      horizontal=True,
                       format_func=str.capitalize,
                       help="Radiological: the patient's right on the image's left (as in most "
                            "reading rooms). Neurological: the patient's right on the right.")
 presets = list(WINDOW_PRESETS) + [MANUAL]
-preset = c3.selectbox("Window", presets, key=f"viewer_preset_{seq}",
+preset = c3.selectbox("Window", presets, key=keep(f"viewer_preset_{seq}", presets[0], presets),
                       help="Presets are percentiles of the brain's intensities (MRI has no "
                            "absolute intensity unit).")
 st_seq = stats(seq)
@@ -87,10 +101,10 @@ if preset == MANUAL:
     lo, hi = st_seq.vmin, st_seq.vmax
     step = max((hi - lo) / 500, 1e-6)
     m1, m2 = st.columns(2)
-    level = m1.slider("Level (window centre)", float(lo), float(hi), float(auto_l), step=float(step),
-                      key=f"viewer_level_{seq}")
-    width = m2.slider("Width", float(step), float(hi - lo) * 2, float(auto_w), step=float(step),
-                      key=f"viewer_width_{seq}")
+    level = m1.slider("Level (window centre)", float(lo), float(hi), step=float(step),
+                      key=keep(f"viewer_level_{seq}", float(auto_l)))
+    width = m2.slider("Width", float(step), float(hi - lo) * 2, step=float(step),
+                      key=keep(f"viewer_width_{seq}", float(auto_w)))
 else:
     level, width = st_seq.preset(preset)
 
@@ -100,18 +114,23 @@ methods = [m for (k, m) in maps_cache if k == study.key]
 mask = getattr(study, "mask", None)  # RAS label volume on the grid of a sequence, when loaded
 with st.expander("Overlays", expanded=bool(methods)):
     o1, o2, o3, o4 = st.columns(4)
-    ov_choice = o1.selectbox("Attribution map", ["off"] + methods, key="viewer_overlay",
-                             index=1 if methods else 0,
+    ov_options = ["off"] + methods
+    if ss.get("_viewer_methods") != methods:  # a new map was computed: show it
+        ss.pop("viewer_overlay", None)
+        ss.pop("_keep_viewer_overlay", None)
+        ss["_viewer_methods"] = methods
+    ov_choice = o1.selectbox("Attribution map", ov_options,
+                             key=keep("viewer_overlay", methods[-1] if methods else "off", ov_options),
                              help="Maps are computed on the Prediction page.")
-    cmap = o2.selectbox("Colormap", COLORMAPS, key="viewer_cmap")
-    opacity = o3.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="viewer_opacity")
-    threshold = o4.slider("Hide below", 0.0, 1.0, 0.2, 0.05, key="viewer_threshold",
+    cmap = o2.selectbox("Colormap", COLORMAPS, key=keep("viewer_cmap", COLORMAPS[0], COLORMAPS))
+    opacity = o3.slider("Opacity", 0.0, 1.0, step=0.05, key=keep("viewer_opacity", 0.5))
+    threshold = o4.slider("Hide below", 0.0, 1.0, step=0.05, key=keep("viewer_threshold", 0.2),
                           help="Attribution values below this fraction of full scale are transparent.")
     mask_on, mask_opacity = False, 0.0
     if mask is not None:
         k1, k2 = st.columns(2)
-        mask_on = k1.toggle("Tumour mask", value=True, key="viewer_mask_on")
-        mask_opacity = k2.slider("Mask opacity", 0.0, 1.0, 0.4, 0.05, key="viewer_mask_opacity")
+        mask_on = k1.toggle("Tumour mask", key=keep("viewer_mask_on", True))
+        mask_opacity = k2.slider("Mask opacity", 0.0, 1.0, step=0.05, key=keep("viewer_mask_opacity", 0.4))
     else:
         st.caption("No tumour mask is loaded with this study.")
 
@@ -168,12 +187,12 @@ for col, view in zip(cols, VIEWS):
 # ------------------------------------------------------------------ sequences side by side
 if len(study.sequences) > 1:
     st.subheader("All sequences at the crosshair")
-    cview = st.radio("View", VIEWS, key="viewer_compare_view", horizontal=True)
+    cview = st.radio("View", VIEWS, key=keep("viewer_compare_view", VIEWS[0], VIEWS), horizontal=True)
     cols = st.columns(len(study.sequences))
     for col, s in zip(cols, study.sequences):
         v = study.volumes[s]
         vijk = mm_to_voxel(v.affine, ss["viewer_mm"], v.shape)
-        p = ss.get(f"viewer_preset_{s}", presets[0])
+        p = ss.get(f"viewer_preset_{s}", ss.get(f"_keep_viewer_preset_{s}", presets[0]))
         lv, wd = stats(s).preset(p if p in WINDOW_PRESETS else presets[0])
         img = render_views(v.data, v.spacing_mm, vijk, lv, wd, views=(cview,), convention=convention,
                            out_px=240, cache=cache, key=(study.key, s))[cview]
@@ -187,3 +206,5 @@ st.caption(f"{convention.capitalize()} convention; letters on the edges: R/L rig
            "sequences through its position in millimetres.")
 for w in study.warnings:
     st.warning(w)
+for k in KEPT:
+    ss["_keep_" + k] = ss[k]

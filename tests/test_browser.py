@@ -1,6 +1,10 @@
 """Real browser: Debian's Chromium driven by Playwright against `streamlit run app.py`.
 
-Screenshots go to test-artifacts/. Skipped when /usr/bin/chromium is absent (.ci/run installs it).
+One pass through what a tumour board user does: the demo study loads, the Viewer steps
+slices and changes window/level, the Prediction page computes an attribution map and the PDF
+report is downloaded, the Survival page opens, a real NIfTI is uploaded through the file
+input and shown. Screenshots and the report go to test-artifacts/. Skipped when
+/usr/bin/chromium is absent (.ci/run installs it). Budget: < 2 minutes.
 """
 
 import os
@@ -21,8 +25,10 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed"),
 ]
+# SwiftShader gives a software WebGL2 (for WebGL components) without a GPU.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+        "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 
 
 def _free_port() -> int:
@@ -37,7 +43,7 @@ def server():
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
@@ -53,31 +59,108 @@ def server():
     proc.wait(timeout=20)
 
 
-def test_click_through_pages_and_upload(server):
+def _slider(page, label):
+    return page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('input[type="range"]').first
+
+
+def _choose(page, label, option):
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
+    page.get_by_role("option", name=option).first.click()
+
+
+def _first_image_src(page):
+    return page.locator('[data-testid="stImage"] img').first.get_attribute("src")
+
+
+def _settle(page, timeout_s=30.0):
+    """Wait until the page stopped changing: no script running, the same images twice in a row,
+    all loaded (before a screenshot)."""
+    end = time.time() + timeout_s
+    last = None
+    while time.time() < end:
+        page.wait_for_timeout(400)
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        srcs = page.evaluate("() => Array.from(document.images).map(i => i.complete && i.naturalWidth > 0 ? i.src : '')")
+        if not running and srcs == last and all(srcs):
+            return
+        last = srcs
+    raise AssertionError("the page did not settle")
+
+
+def _crosshair(page):
+    return page.get_by_text("Crosshair").first.locator("xpath=..").inner_text()
+
+
+def _wait_changed(get, before, timeout_s=30.0):
+    end = time.time() + timeout_s
+    while time.time() < end:
+        now = get()
+        if now != before:
+            return now
+        time.sleep(0.1)
+    raise AssertionError(f"nothing changed from {before!r}")
+
+
+def test_tumour_board_walkthrough(server):
     from playwright.sync_api import sync_playwright
 
+    t_start = time.time()
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
         page.goto(server, timeout=60_000)
         page.get_by_text("Loaded study", exact=True).first.wait_for(timeout=120_000)
         page.screenshot(path=str(ARTIFACTS / "01_study.png"), full_page=True)
 
+        # Viewer: step slices with the keyboard, then change the window.
         page.get_by_role("link", name="Viewer").click()
-        page.get_by_text("axial slice").first.wait_for(timeout=60_000)
+        page.get_by_text("Crosshair").first.wait_for(timeout=60_000)
         page.locator('[data-testid="stImage"] img').first.wait_for(timeout=60_000)
-        page.screenshot(path=str(ARTIFACTS / "02_viewer.png"), full_page=True)
+        axial = _slider(page, "axial slice")
+        z0 = int(axial.input_value())
+        src0 = _first_image_src(page)
+        axial.focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        _wait_changed(lambda: axial.input_value(), str(z0))
+        src1 = _wait_changed(lambda: _first_image_src(page), src0)
+        page.get_by_text(f"axial z = {z0 + 3}").first.wait_for(timeout=30_000)
+        _settle(page)
+        page.screenshot(path=str(ARTIFACTS / "02_viewer_slices.png"), full_page=True)
+        _choose(page, "Window", "Wide (0-100 %)")
+        _wait_changed(lambda: _first_image_src(page), src1)
+        page.locator('[data-testid="stRadio"]').filter(has_text="Convention").get_by_text("Neurological").click()
+        page.get_by_text("Neurological convention").first.wait_for(timeout=30_000)
+        _settle(page)
+        page.screenshot(path=str(ARTIFACTS / "03_viewer_window_neuro.png"), full_page=True)
 
+        # Prediction: compute a map (progress bar), download the report.
         page.get_by_role("link", name="Prediction").click()
         page.get_by_text("Predicted class").first.wait_for(timeout=120_000)
         page.get_by_role("button", name="Compute attribution map").click()
         page.get_by_text("Overlay opacity").first.wait_for(timeout=180_000)
-        page.screenshot(path=str(ARTIFACTS / "03_prediction.png"), full_page=True)
+        page.locator('[data-testid="stImage"] img').first.wait_for(timeout=60_000)
+        _settle(page)
+        page.screenshot(path=str(ARTIFACTS / "04_prediction_map.png"), full_page=True)
+        with page.expect_download(timeout=120_000) as dl:
+            page.get_by_role("button", name="Download report (PDF)").click()
+        pdf = (dl.value.path() and open(dl.value.path(), "rb").read())
+        assert pdf[:4] == b"%PDF"
+        (ARTIFACTS / "report.pdf").write_bytes(pdf)
+
+        # The map is offered as an overlay in the Viewer.
+        page.get_by_role("link", name="Viewer").click()
+        page.get_by_text("Neurological convention").first.wait_for(timeout=60_000)  # settings kept
+        before = _crosshair(page)
+        page.get_by_role("button", name="Strongest attribution").click(timeout=60_000)
+        _wait_changed(lambda: _crosshair(page), before)
+        _settle(page)
+        page.screenshot(path=str(ARTIFACTS / "05_viewer_overlay.png"), full_page=True)
 
         page.get_by_role("link", name="Survival").click()
         page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
-        page.screenshot(path=str(ARTIFACTS / "04_survival.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "06_survival.png"), full_page=True)
 
         if TCGA_RAW.exists():
             page.get_by_role("link", name="Study").click()
@@ -85,5 +168,16 @@ def test_click_through_pages_and_upload(server):
                 [str(TCGA_RAW / "TCGA-FG-6692_t1c.nii.gz"), str(TCGA_RAW / "TCGA-FG-6692_fla.nii.gz")])
             page.get_by_role("button", name="Load uploaded study").click(timeout=60_000)
             page.get_by_text("Study loaded: T1ce, FLAIR.").first.wait_for(timeout=120_000)
-            page.screenshot(path=str(ARTIFACTS / "05_uploaded.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / "07_uploaded.png"), full_page=True)
+            page.get_by_role("link", name="Viewer").click()
+            page.get_by_text("Crosshair").first.wait_for(timeout=60_000)
+            axial = _slider(page, "axial slice")
+            z = axial.input_value()
+            axial.focus()
+            page.keyboard.press("ArrowLeft")
+            _wait_changed(lambda: axial.input_value(), z)
+            page.get_by_text(f"axial z = {int(z) - 1} /").first.wait_for(timeout=30_000)
+            _settle(page)
+            page.screenshot(path=str(ARTIFACTS / "08_uploaded_viewer.png"), full_page=True)
         browser.close()
+    assert time.time() - t_start < 120, "the browser walkthrough must stay under 2 minutes"
