@@ -19,6 +19,7 @@ PAGES = [
     st.Page("pages/viewer.py", title="Viewer", icon=":material/view_in_ar:", url_path="viewer"),
     st.Page("pages/prediction.py", title="Prediction", icon=":material/psychology:", url_path="prediction"),
     st.Page("pages/survival.py", title="Survival", icon=":material/monitoring:", url_path="survival"),
+    st.Page("pages/longitudinal.py", title="Longitudinal", icon=":material/timeline:", url_path="longitudinal"),
     st.Page("pages/model_card.py", title="Model", icon=":material/description:", url_path="model"),
 ]
 nav = st.navigation(PAGES)

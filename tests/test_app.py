@@ -18,8 +18,8 @@ def app():
 
 def test_every_page_runs_on_the_demo_study(app):
     assert app.session_state["study"].sequences == ("T1", "T1ce", "T2", "FLAIR")
-    for page in ("pages/viewer.py", "pages/prediction.py", "pages/survival.py", "pages/model_card.py",
-                 "pages/upload.py"):
+    for page in ("pages/viewer.py", "pages/prediction.py", "pages/survival.py",
+                 "pages/longitudinal.py", "pages/model_card.py", "pages/upload.py"):
         app.switch_page(page)
         app.run()
         assert not app.exception, page

@@ -108,3 +108,22 @@ def test_manifest_training_without_code_changes(tmp_path):
     assert card["sequences"] == ["T1ce", "FLAIR"]
     net, _ = load_checkpoint(tmp_path / "site_ck")
     assert list(net.branches) == ["T1ce", "FLAIR"]
+
+
+def test_temperature_scaling_and_ece_by_hand():
+    from training.metrics import apply_temperature, expected_calibration_error, fit_temperature
+
+    # Two bins by hand: confidences 0.9 (2 right of 2) and 0.6 (1 right of 2).
+    y = np.array([0, 0, 1, 0])
+    prob = np.array([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.4, 0.6]])
+    # |1.0 - 0.9| * 2/4 + |0.5 - 0.6| * 2/4 = 0.1
+    assert expected_calibration_error(y, prob) == pytest.approx(0.1)
+    # Overconfident and half wrong: the NLL-optimal temperature softens (T > 1).
+    y2 = np.array([0, 1, 0, 1])
+    prob2 = np.array([[0.99, 0.01], [0.99, 0.01], [0.01, 0.99], [0.01, 0.99]])
+    t = fit_temperature(prob2, y2)
+    assert t > 5
+    assert np.allclose(apply_temperature(prob2, t).sum(1), 1)
+    # Never sharpened below 1, even when sharpening would lower the NLL.
+    prob3 = np.array([[0.6, 0.4], [0.4, 0.6]])
+    assert fit_temperature(prob3, np.array([0, 1])) == pytest.approx(1.0)

@@ -85,11 +85,13 @@ def reliability_curve(y: np.ndarray, prob: np.ndarray, n_bins: int = 10) -> dict
     return out
 
 
-def fit_temperature(prob: np.ndarray, y: np.ndarray) -> float:
+def fit_temperature(prob: np.ndarray, y: np.ndarray, min_t: float = 1.0, max_t: float = 20.0) -> float:
     """Temperature T minimising the NLL of ``softmax(log(prob) / T)`` (Guo et al. 2017).
 
-    Fitted on held-aside validation predictions; searched on a log grid then refined, so it
-    is deterministic. Returns 1.0 when fewer than two classes are present.
+    Fitted on held-aside validation predictions; searched on a log grid in [min_t, max_t] then
+    refined, so it is deterministic. ``min_t`` defaults to 1: the model is only ever softened,
+    never sharpened, because a temperature fitted on a dozen validation patients is not trusted
+    to make a clinical model more confident. Returns 1.0 with fewer than two classes.
     """
     if len(np.unique(y)) < 2:
         return 1.0
@@ -101,9 +103,9 @@ def fit_temperature(prob: np.ndarray, y: np.ndarray) -> float:
         lsm = z - np.log(np.exp(z).sum(1, keepdims=True))
         return float(-lsm[np.arange(len(y)), y].mean())
 
-    grid = np.exp(np.linspace(np.log(0.05), np.log(20), 200))
+    grid = np.exp(np.linspace(np.log(min_t), np.log(max_t), 200))
     best = grid[int(np.argmin([nll(t) for t in grid]))]
-    fine = np.linspace(best * 0.9, best * 1.1, 41)
+    fine = np.clip(np.linspace(best * 0.9, best * 1.1, 41), min_t, max_t)
     return float(fine[int(np.argmin([nll(t) for t in fine]))])
 
 
