@@ -181,3 +181,56 @@ def test_tumour_board_walkthrough(server):
             page.screenshot(path=str(ARTIFACTS / "08_uploaded_viewer.png"), full_page=True)
         browser.close()
     assert time.time() - t_start < 120, "the browser walkthrough must stay under 2 minutes"
+
+
+NIIVUE_APP = '''
+import streamlit as st
+from niivue_component import niivue_viewer
+data = open({path!r}, "rb").read()
+res = niivue_viewer(nifti_data=data, filename="flair.nii.gz", height=500, view_mode="multiplanar",
+                    styled=False, settings={{"crosshair": True, "radiological": True}}, key="nv")
+st.write(f"niivue ready; click: {{res}}")
+'''
+
+
+def test_niivue_component_renders_with_software_webgl2(tmp_path):
+    """Evaluation of NiiVue (niivue-streamlit, not a dependency): runs only where it is installed.
+
+    Checks that headless Chromium offers WebGL2 (SwiftShader) and that the component draws the
+    demo FLAIR and returns a clicked voxel to Python; screenshot test-artifacts/niivue.png.
+    """
+    pytest.importorskip("niivue_component")
+    from playwright.sync_api import sync_playwright
+
+    app = tmp_path / "nv_app.py"
+    app.write_text(NIIVUE_APP.format(path=str(ROOT / "data" / "demo_study" / "BraTS-GLI-00001-000-t2f.nii.gz")))
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(60):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1000, "height": 700})
+            page.goto(url, timeout=60_000)
+            assert page.evaluate("() => !!document.createElement('canvas').getContext('webgl2')")
+            page.get_by_text("niivue ready").first.wait_for(timeout=60_000)
+            frame = page.frame_locator("iframe").first
+            frame.locator("canvas").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(3000)
+            box = page.locator("iframe").first.bounding_box()
+            page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.75)
+            page.get_by_text("voxel_click").first.wait_for(timeout=30_000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "niivue.png"))
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
