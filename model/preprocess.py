@@ -77,7 +77,12 @@ def foreground_box(data: np.ndarray) -> tuple[tuple[int, int, int], tuple[int, i
     Returns:
         ``((x0, y0, z0), (x1, y1, z1))``; the whole volume if nothing is above threshold.
     """
-    lo, hi = robust_range(data)
+    return _foreground_box(data, *robust_range(data))
+
+
+def _foreground_box(data: np.ndarray, lo: float, hi: float
+                    ) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """:func:`foreground_box` given the robust range (computed once per volume)."""
     thr = lo + 0.05 * (hi - lo)
     start, end = generate_spatial_bounding_box(data[None], select_fn=lambda x: x > thr)
     if any(e <= s for s, e in zip(start, end)):
@@ -100,13 +105,13 @@ def volume_to_slices(
     Returns:
         ``(slices, geometry)``: float32 tensor (K, size, size) in [0, 1.5], and the geometry.
     """
-    (x0, y0, z0), (x1, y1, z1) = foreground_box(data)
+    lo, hi = robust_range(data)
+    (x0, y0, z0), (x1, y1, z1) = _foreground_box(data, lo, hi)
     if z_index is None:
         z_index = np.round(np.linspace(z0, z1 - 1, n_slices)).astype(np.int64)
     side = max(x1 - x0, y1 - y0, 8)
     cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
     bx, by = cx - side // 2, cy - side // 2
-    lo, hi = robust_range(data)
 
     X, Y, _ = data.shape
     crop = np.zeros((len(z_index), side, side), dtype=np.float32)
@@ -116,7 +121,8 @@ def volume_to_slices(
     crop[:, sx0 - bx : sx1 - bx, sy0 - by : sy1 - by] = np.moveaxis(
         data[sx0:sx1, sy0:sy1, z_index], 2, 0
     )
-    crop = (crop - lo) / (hi - lo)
+    crop -= lo  # in place: same float32 arithmetic as (crop - lo) / (hi - lo), no temporaries
+    crop /= hi - lo
     np.clip(crop, 0.0, 1.5, out=crop)
     t = torch.from_numpy(crop)
     # (K, x, y) -> (K, y, x) and flip both: row 0 anterior, column 0 patient right.
