@@ -242,3 +242,13 @@ def test_deletion_curve_ranks_a_known_important_region_first():
     assert d[0] == pytest.approx(i[-1]) and d[-1] == pytest.approx(i[0])
     assert auc(d) < auc(rd) - 0.1 and auc(i) > auc(ri) + 0.1
     assert auc(np.ones(len(FRACTIONS))) == pytest.approx(1.0)
+    # Block ranking: the 4x4 blocks of the region come first, random blocks stay whole.
+    order = ranking(true, cand, block=4)
+    assert region.numpy().ravel()[order[:32]].all()
+    rnd = ranking(None, cand, np.random.default_rng(1), block=4)
+    assert sorted(rnd) == sorted(order)
+    first = np.unravel_index(rnd[:16], cand.shape)
+    assert len({(k, h // 4, w // 4) for _, k, h, w in zip(*first)}) == 1
+    db, ib = deletion_insertion(prob, x, order, FRACTIONS)
+    rdb, rib = deletion_insertion(prob, x, rnd, FRACTIONS)
+    assert auc(db) < auc(rdb) and auc(ib) > auc(rib)
