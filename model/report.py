@@ -163,9 +163,10 @@ def attribution_eval_summary(checkpoint_dir: str | Path | None) -> str | None:
     path = Path(checkpoint_dir) / "attribution_eval.json"
     try:
         ev = json.loads(path.read_text())
-        parts = [f"{m} {r['deletion_auc']:.2f}" for m, r in ev["methods"].items()]
-        return (f"Attribution check ({ev['n_patients']} held-out patients): deletion AUC (lower = "
-                f"more faithful) {', '.join(parts)}; random {ev['random']['deletion_auc']:.2f}.")
+        parts = [f"{m} {r['deletion_auc']:.2f}/{r['insertion_auc']:.2f}" for m, r in ev["methods"].items()]
+        return (f"Attribution check ({ev['n_patients']} held-out patients), deletion/insertion AUC: "
+                f"{', '.join(parts)}; random blocks {ev['random']['deletion_auc']:.2f}/"
+                f"{ev['random']['insertion_auc']:.2f} (see the Model page).")
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -56,6 +56,11 @@ else:
                      "insertion AUC (higher better)": f"{r['insertion_auc']:.3f}",
                      "random ": f"{rnd['insertion_auc']:.3f}",
                      "beats random (deletion)": f"{r['beats_random_deletion']}/{ev['n_patients']}",
+                     "deletion, map mirrored L-R": (f"{r['deletion_auc_mirrored']:.3f}"
+                                                    if "deletion_auc_mirrored" in r else "n/a"),
+                     "beats mirrored (del./ins.)": (f"{r['beats_mirrored_deletion']}/{ev['n_patients']}, "
+                                                    f"{r['beats_mirrored_insertion']}/{ev['n_patients']}"
+                                                    if "beats_mirrored_deletion" in r else "n/a"),
                      "Spearman vs random head": fmt(rz.get("head")),
                      "vs random weights": fmt(rz.get("full")),
                      "s per case": f"{r['seconds_per_case']:.1f}"})

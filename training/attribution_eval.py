@@ -18,8 +18,11 @@ fraction f to 0 (the background value, as the IntegratedGradients baseline) for
 f = 0, 0.1, ..., 1 and records the probability of the class predicted on the intact input;
 insertion starts from the all-background input and restores the top fraction. Area under
 each curve (trapezoid over f in [0, 1]): a faithful map has a **lower deletion AUC** and a
-**higher insertion AUC** than a random ranking of the same pixels (mean of ``--random``
-orderings).
+**higher insertion AUC** than a random ranking of the same blocks (mean of ``--random``
+orderings). Random orders scatter the deleted blocks over the whole study, which also hurts
+the score by itself; the second control keeps the map's spatial structure and only puts it in
+the wrong place: the same map mirrored left-right (``*_mirrored``; brain anatomy is roughly
+symmetric, gliomas are not).
 
 Randomisation sanity check (Adebayo et al., *Sanity Checks for Saliency Maps*, NeurIPS
 2018): the maps are recomputed for the same class after re-initialising (a) the heads
@@ -211,16 +214,22 @@ def evaluate_case(net, x: torch.Tensor, present: torch.Tensor, methods=METHODS, 
         a = compute_attribution(net, x, present, m, target=target, **settings)[0].numpy()
         secs = time.perf_counter() - t0
         d, i = deletion_insertion(prob, x, ranking(a, cand, rng, block), fractions)
+        # Control with the same spatial structure: the map mirrored left-right (model columns
+        # run patient right -> left), i.e. the right pattern at the wrong place.
+        dm, im = deletion_insertion(prob, x, ranking(np.ascontiguousarray(a[..., ::-1]), cand, rng, block),
+                                    fractions)
         res = {"deletion": d.tolist(), "insertion": i.tolist(), "deletion_auc": auc(d, fractions),
-               "insertion_auc": auc(i, fractions), "seconds": secs}
+               "insertion_auc": auc(i, fractions), "deletion_auc_mirrored": auc(dm, fractions),
+               "insertion_auc_mirrored": auc(im, fractions), "seconds": secs}
         if randomisation:
             res["randomisation"] = {}
             for level in ("head", "full"):
                 ar = compute_attribution(randomised(net, level), x, present, m, target=target, **settings)[0].numpy()
                 res["randomisation"][level] = spearman(a, ar, cand)
         out["methods"][m] = res
-        log(f"  {m:20s} deletion AUC {res['deletion_auc']:.3f} (random {out['random']['deletion_auc']:.3f}), "
-            f"insertion AUC {res['insertion_auc']:.3f} (random {out['random']['insertion_auc']:.3f}), "
+        log(f"  {m:20s} deletion AUC {res['deletion_auc']:.3f} (random {out['random']['deletion_auc']:.3f}, "
+            f"mirrored {res['deletion_auc_mirrored']:.3f}), insertion AUC {res['insertion_auc']:.3f} "
+            f"(random {out['random']['insertion_auc']:.3f}, mirrored {res['insertion_auc_mirrored']:.3f}), "
             f"{secs:.1f} s" + (f", Spearman vs randomised head/full "
                                f"{res['randomisation']['head']:.2f}/{res['randomisation']['full']:.2f}"
                                if randomisation else ""))
@@ -253,6 +262,10 @@ def summarise(cases: dict[str, dict], methods, fractions: np.ndarray = FRACTIONS
                                              for p, r in zip(ids, rows))),
             "beats_random_insertion": int(sum(r["insertion_auc"] > cases[p]["random"]["insertion_auc"]
                                               for p, r in zip(ids, rows))),
+            "deletion_auc_mirrored": float(np.mean([r["deletion_auc_mirrored"] for r in rows])),
+            "insertion_auc_mirrored": float(np.mean([r["insertion_auc_mirrored"] for r in rows])),
+            "beats_mirrored_deletion": int(sum(r["deletion_auc"] < r["deletion_auc_mirrored"] for r in rows)),
+            "beats_mirrored_insertion": int(sum(r["insertion_auc"] > r["insertion_auc_mirrored"] for r in rows)),
             "deletion_curve": np.mean([r["deletion"] for r in rows], 0).tolist(),
             "insertion_curve": np.mean([r["insertion"] for r in rows], 0).tolist(),
             "seconds_per_case": float(np.mean([r["seconds"] for r in rows])),
@@ -321,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         **summarise(results, methods),
         "per_patient": {p: {"target": r["target"], "p_target": r["p_target"]} for p, r in results.items()},
         "seconds_total": round(time.perf_counter() - t_start, 1),
-        "method_note": ("Deletion: lower AUC = the most-attributed pixels matter more (faithful). "
+        "method_note": ("Deletion: lower AUC = the most-attributed blocks matter more (faithful). "
+                        "Controls: random block order, and the map mirrored left-right (same "
+                        "structure, wrong place). "
                         "Insertion: higher AUC = better. Randomisation: Spearman correlation of the "
                         "map with the map of a re-initialised model; near 1 fails the sanity check."),
     }
