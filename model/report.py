@@ -163,10 +163,20 @@ def attribution_eval_summary(checkpoint_dir: str | Path | None) -> str | None:
     path = Path(checkpoint_dir) / "attribution_eval.json"
     try:
         ev = json.loads(path.read_text())
-        parts = [f"{m} {r['deletion_auc']:.2f}/{r['insertion_auc']:.2f}" for m, r in ev["methods"].items()]
-        return (f"Attribution check ({ev['n_patients']} held-out patients), deletion/insertion AUC: "
+        short = {"Saliency": "Sal", "LayerGradCam": "GradCAM", "Occlusion": "Occl", "IntegratedGradients": "IG"}
+        parts = [f"{short.get(m, m)} {r['deletion_auc']:.2f}/{r['insertion_auc']:.2f}"
+                 for m, r in ev["methods"].items()]
+        line = (f"Attribution check ({ev['n_patients']} held-out patients), deletion/insertion AUC: "
                 f"{', '.join(parts)}; random blocks {ev['random']['deletion_auc']:.2f}/"
-                f"{ev['random']['insertion_auc']:.2f} (see the Model page).")
+                f"{ev['random']['insertion_auc']:.2f}.")
+        mirrored = [r.get("deletion_auc_mirrored") for r in ev["methods"].values()]
+        if all(v is not None for v in mirrored):
+            close = all(abs(r["deletion_auc"] - r["deletion_auc_mirrored"]) < 0.02
+                        and abs(r["insertion_auc"] - r["insertion_auc_mirrored"]) < 0.02
+                        for r in ev["methods"].values())
+            line += (" Maps do no better than their left-right mirror: they do not show where the "
+                     "evidence is." if close else " Maps beat their left-right mirror (Model page).")
+        return line
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -397,8 +407,10 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
         _survival_plot(pdf, _M + 8, y + 4, 100, plot_h - 8, surv)
         tx = _M + 118
         ty = y + 2
-        _text(pdf, tx, ty, f"Risk percentile {surv['percentile']:.0f} of {surv['n']} training patients "
-              f"({surv['events']} deaths): {surv['group']} risk group.", w=W - 118, limit=80)
+        _text(pdf, tx, ty, f"Risk percentile {surv['percentile']:.0f}: {surv['group']} risk group", w=W - 118,
+              limit=60)
+        ty += 4
+        _text(pdf, tx, ty, f"({surv['n']} training patients, {surv['events']} deaths)", w=W - 118, limit=60)
         ty += 4
         ind = surv.get("individual")
         if ind is not None:
@@ -430,7 +442,8 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
                          f"[{ci[0]:.2f}-{ci[1]:.2f}], C-index {m.get('c_index', float('nan')):.2f}")
     ev = attribution_eval_summary(checkpoint_dir)
     if ev:
-        lines.append(ev)
+        cut = ev.find(" Maps ")
+        lines += [ev[:cut], ev[cut + 1:]] if cut > 0 else [ev]
     lines += [f"Limitation: {lim}" for lim in card.get("limitations", [])[:4]]
     for line in lines:
         if y > _PAGE_H - _M - 12:

@@ -12,10 +12,10 @@ from model.render import COLORMAPS, VIEWS, IntensityStats, render_views, view_ax
 from model.report import build_report, uncertainty
 
 METHOD_HELP = {
-    "Saliency": "gradient of the class score w.r.t. each input pixel (one backward pass, ~1-3 s)",
-    "LayerGradCam": "Grad-CAM on the last encoder stage of each sequence (coarse 8x8 per slice, ~2-4 s)",
-    "Occlusion": "drop of the class score when each 32x32-pixel patch (16 per slice) is blanked (model-agnostic, ~5-15 s)",
-    "IntegratedGradients": "gradients integrated from a blank input, 16 steps (~10-40 s)",
+    "Saliency": "gradient of the class score w.r.t. each input pixel (one backward pass, ~0.5 s on 2 CPU cores)",
+    "LayerGradCam": "Grad-CAM on the last encoder stage of each sequence (coarse 8x8 per slice, ~0.5 s)",
+    "Occlusion": "drop of the class score when each 32x32-pixel patch (16 per slice) is blanked (model-agnostic, ~1.5 s)",
+    "IntegratedGradients": "gradients integrated from a blank input, 16 steps (~4 s)",
 }
 
 st.title("Prediction")
