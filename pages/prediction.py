@@ -108,7 +108,8 @@ if have:
         st.warning(f"{method} gives no positive evidence in {seq} for this class (the map is all zero).")
     peak = tuple(int(v) for v in np.unravel_index(int(np.argmax(amap)), amap.shape))
     axial_profile = amap.sum(axis=(0, 1))
-    z = st.slider("Axial slice (z)", 0, vol.shape[2] - 1, int(np.argmax(axial_profile)), key=f"attr_slice_{seq}")
+    z = (st.slider("Axial slice (z)", 0, vol.shape[2] - 1, int(np.argmax(axial_profile)),
+                   key=f"attr_slice_{seq}") if vol.shape[2] > 1 else 0)
     plane = amap[:, :, z]
     ij = np.unravel_index(int(np.argmax(plane)), plane.shape) if plane.any() else peak[:2]
     ijk = (int(ij[0]), int(ij[1]), int(z))

@@ -159,8 +159,11 @@ ijk = [0, 0, 0]
 for col, view in zip(cols, VIEWS):
     axis = view_axis(view)
     with col:
-        ijk[axis] = st.slider(f"{view} slice ({AXIS_OF[view]}, voxels)", 0, vol.shape[axis] - 1,
-                              key=slider_key(view, seq), on_change=on_slider, args=(seq,))
+        if vol.shape[axis] > 1:
+            ijk[axis] = st.slider(f"{view} slice ({AXIS_OF[view]}, voxels)", 0, vol.shape[axis] - 1,
+                                  key=slider_key(view, seq), on_change=on_slider, args=(seq,))
+        else:  # a one-slice study: Streamlit refuses a slider whose min equals its max
+            st.caption(f"{view}: a single slice")
 mm = voxel_to_mm(vol.affine, ijk)
 value = float(vol.data[tuple(ijk)])
 

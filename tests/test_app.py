@@ -83,3 +83,23 @@ def test_bad_upload_shows_error_and_keeps_study(app):
     errors = [e.value for e in app.error]
     assert any("truncated" in e and "previous study is still loaded" in e for e in errors)
     assert app.session_state["study"].key == before
+
+
+@needs_shared(TCGA_RAW.parent.parent / "figshare_cheng")
+def test_one_slice_study_runs_on_viewer_and_prediction(app):
+    """A single 2D picture is a one-slice study: pages must not crash on 1-voxel axes."""
+    images = TCGA_RAW.parent.parent / "figshare_cheng" / "images"
+    jpg = sorted(images.glob("*.jpg"))[0]
+    _upload(app, [("slice_t1ce.jpg", jpg.read_bytes(), "image/jpeg")])
+    if app.session_state["study"].sequences != ("T1ce",):  # the sequence must be chosen first
+        app.selectbox[0].set_value("T1ce")
+        app.run()
+        app.button(key="load_upload").click()
+        app.run()
+    study = app.session_state["study"]
+    assert study.sequences == ("T1ce",) and study.volumes["T1ce"].shape[2] == 1
+    assert any("slice" in w.lower() for w in study.warnings)
+    for page in ("pages/viewer.py", "pages/prediction.py"):
+        app.switch_page(page)
+        app.run()
+        assert not app.exception, page

@@ -100,17 +100,34 @@ def attention_supervision(slice_weights: torch.Tensor, area: torch.Tensor,
     return (torch.xlogy(t, t) - t * torch.log(a)).sum(-1).mean()
 
 
-def joint_loss(out: dict, batch: dict, alpha: float, beta: float, gamma: float = 0.0) -> torch.Tensor:
-    """``alpha * CE + beta * Cox partial likelihood + gamma * attention supervision``.
+#: Scale of log(days) in the MSE survival loss (log of ~3 years).
+LOG_TIME_CENTRE = math.log(1000.0)
 
-    The Cox term needs >= 1 event and 2 cases in the batch; the attention term needs masks.
+
+def mse_survival(risk: torch.Tensor, time: torch.Tensor, event: torch.Tensor) -> torch.Tensor:
+    """The paper's survival term: MSE between ``-risk`` and centred log survival time, on
+    uncensored patients only (censored times are lower bounds, not targets)."""
+    ok = event & torch.isfinite(time) & (time > 0)
+    if not ok.any():
+        return risk.sum() * 0.0
+    return F.mse_loss(-risk[ok], torch.log(time[ok]) - LOG_TIME_CENTRE)
+
+
+def joint_loss(out: dict, batch: dict, alpha: float, beta: float, gamma: float = 0.0,
+               survival_loss: str = "cox") -> torch.Tensor:
+    """``alpha * CE + beta * survival + gamma * attention supervision``.
+
+    survival_loss "cox": Cox partial likelihood (needs >= 1 event and 2 cases in the batch);
+    "mse": :func:`mse_survival`. The attention term needs masks.
     """
     loss = alpha * F.cross_entropy(out["logits"], batch["label"])
     if gamma > 0 and "tumor_area" in batch:
         loss = loss + gamma * attention_supervision(out["slice_weights"], batch["tumor_area"],
                                                     batch["present"])
     ok = torch.isfinite(batch["time"])
-    if beta > 0 and batch["event"][ok].any() and ok.sum() >= 2:
+    if beta > 0 and survival_loss == "mse":
+        loss = loss + beta * mse_survival(out["risk"], batch["time"], batch["event"])
+    elif beta > 0 and batch["event"][ok].any() and ok.sum() >= 2:
         loss = loss + beta * neg_partial_log_likelihood(
             out["risk"][ok], batch["event"][ok], batch["time"][ok], ties_method="efron")
     else:
@@ -268,7 +285,7 @@ def train(args: argparse.Namespace) -> dict:
             batch = collate([tr[j] for j in order[i:i + args.batch_size]], config.sequences,
                             k_train, rng, aug, args.seq_dropout)
             out = model(batch["x"], batch["present"])
-            loss = joint_loss(out, batch, args.alpha, beta, gamma)
+            loss = joint_loss(out, batch, args.alpha, beta, gamma, args.survival_loss)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -397,8 +414,10 @@ def train(args: argparse.Namespace) -> dict:
             "code": "model/preprocess.py::volume_to_slices",
         },
         "training": {
-            "loss": (f"{args.alpha} * cross-entropy + {beta} * Cox partial likelihood (Efron, "
-                     f"torchsurv) + {gamma} * KL(tumour-mask slice distribution || slice attention)"),
+            "loss": (f"{args.alpha} * cross-entropy + {beta} * "
+                     + ("Cox partial likelihood (Efron, torchsurv)" if args.survival_loss == "cox"
+                        else "MSE on centred log survival time (uncensored)")
+                     + f" + {gamma} * KL(tumour-mask slice distribution || slice attention)"),
             "optimizer": f"AdamW lr {args.lr} wd {args.weight_decay}, one-cycle schedule",
             "model_selection": "lowest validation cross-entropy (patient level)",
             "init_from": args.init_from or None,
@@ -458,6 +477,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--alpha", type=float, default=1.0)
     p.add_argument("--beta", type=float, default=0.5)
     p.add_argument("--seq-dropout", type=float, default=0.25)
+    p.add_argument("--survival-loss", choices=["cox", "mse"], default="cox")
     p.add_argument("--attn-sup", type=float, default=0.5,
                    help="weight of the slice-attention supervision by tumour masks (grade task)")
     p.add_argument("--patience", type=int, default=10)
