@@ -45,6 +45,7 @@ from pydicom.dataset import Dataset
 
 from model.errors import (
     IncompleteSeriesError,
+    MixedPatientsError,
     NotMRIError,
     StudyError,
     TimeSeriesError,
@@ -683,6 +684,19 @@ def _read_dicom_series(members, source):
         raise UnreadableFileError(
             f"{source} holds no readable DICOM image. Upload the folder of a DICOM MR series "
             "(zipped), or NIfTI files.")
+    # One study is one patient: an archive mixing patients is refused (identities compared,
+    # never shown); several sessions of one patient are loaded with a warning.
+    patients = {tuple(str(_get(ds, kw, "") or "").strip() for kw in
+                      ("PatientID", "PatientName", "PatientBirthDate")) for ds in parsed}
+    patients.discard(("", "", ""))
+    if len(patients) > 1:
+        raise MixedPatientsError(
+            f"{source} holds images of {len(patients)} different patients. Upload one patient's "
+            "study at a time.")
+    studies = {str(_get(ds, "StudyInstanceUID", "") or "") for ds in parsed} - {""}
+    if len(studies) > 1:
+        notes.append(f"{source} holds series from {len(studies)} different studies (sessions) of "
+                     "one patient: they may not be co-registered.")
     by_series: dict[str, list[Dataset]] = {}
     for ds in parsed:
         by_series.setdefault(str(_get(ds, "SeriesInstanceUID", "") or "no-uid"), []).append(ds)

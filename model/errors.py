@@ -61,3 +61,7 @@ class GeometryError(StudyError):
 
 class CheckpointError(Exception):
     """The checkpoint is missing, tampered with (sha256 mismatch) or disagrees with its model card."""
+
+
+class MixedPatientsError(StudyError):
+    """An archive or folder holds images of more than one patient."""

@@ -31,6 +31,10 @@ from model.errors import EmptyStudyError
 from model.preprocess import N_SLICES, SliceGeometry, volume_to_slices
 from model.study import Study
 
+#: Fewest voxels along each axis of a volume the model reads (training volumes have >= 20
+#: slices of 128x128); fewer means a 2D picture or a slab, not a head volume.
+MIN_VOXELS_PER_AXIS = 8
+
 #: Attribution methods offered (Captum class names); see :mod:`model.attribution`.
 ATTRIBUTION_METHODS = METHODS
 
@@ -121,16 +125,27 @@ class Predictor:
     def prepare(self, study: Study) -> PreparedStudy:
         """Preprocess the sequences the model uses (see :mod:`model.preprocess`).
 
+        A volume with fewer than :data:`MIN_VOXELS_PER_AXIS` voxels along any axis (a single
+        2D picture, a thin slab) is not a brain volume the model can read and is left out.
+
         Raises:
-            EmptyStudyError: the study has none of the sequences this model uses.
+            EmptyStudyError: the study has no usable volume of a sequence this model uses.
         """
-        used = [s for s in self.sequences if s in study.volumes]
+        warnings = []
+        thin = [s for s in self.sequences if s in study.volumes
+                and min(study.volumes[s].shape) < MIN_VOXELS_PER_AXIS]
+        if thin:
+            warnings.append(
+                f"{', '.join(thin)} not used: fewer than {MIN_VOXELS_PER_AXIS} voxels along an "
+                "axis; the model needs a 3D volume of the head.")
+        used = [s for s in self.sequences if s in study.volumes and s not in thin]
         if not used:
             raise EmptyStudyError(
-                f"This model needs at least one of {', '.join(self.sequences)}; the study has "
-                f"{', '.join(study.sequences) or 'none'}."
+                f"No prediction: this model needs a 3D head volume of at least one of "
+                f"{', '.join(self.sequences)}"
+                + (f" ({', '.join(thin)} has fewer than {MIN_VOXELS_PER_AXIS} slices along an axis)."
+                   if thin else f"; the study has {', '.join(study.sequences) or 'none'}.")
             )
-        warnings = []
         ignored = [s for s in study.sequences if s not in self.sequences]
         if ignored:
             warnings.append(f"{', '.join(ignored)} not used: the model was not trained on it.")
@@ -143,7 +158,7 @@ class Predictor:
         present = torch.zeros(1, len(self.sequences), dtype=torch.bool)
         geometry = {}
         for i, s in enumerate(self.sequences):
-            if s in study.volumes:
+            if s in used:
                 x[0, i], geometry[s] = volume_to_slices(study.volumes[s].data, k, size)
                 present[0, i] = True
         return PreparedStudy(x, present, geometry, warnings)

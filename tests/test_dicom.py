@@ -434,3 +434,20 @@ def test_patient_details_appear_in_no_output(study_zip, t1c_series, tmp_path, ca
     outputs += [r.getMessage() for r in caplog.records] + [str(w.message) for w in recwarn]
     for text in outputs:
         _assert_no_phi(text)
+
+
+@needs_shared(SAMPLES)
+def test_archive_mixing_patients_is_refused_without_naming_them():
+    from model.errors import MixedPatientsError
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(SAMPLES.rglob("*")):
+            if p.is_file():
+                zf.writestr(str(p.relative_to(SAMPLES)), p.read_bytes())
+    names = {str(pydicom.dcmread(p, stop_before_pixels=True).get("PatientName", ""))
+             for p in SAMPLES.rglob("*") if p.is_file()} - {""}
+    assert len(names) > 1  # the pydicom samples come from several (placeholder) patients
+    with pytest.raises(MixedPatientsError, match="different patients") as exc:
+        Study.from_bytes([("samples.zip", buf.getvalue(), None)])
+    assert not any(n and n in str(exc.value) for n in names)

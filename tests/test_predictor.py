@@ -97,3 +97,18 @@ def test_card_records_held_out_metrics():
     cm = np.array(test["confusion_matrix"])
     assert cm.sum() == test["n_patients"]
     assert test["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+
+
+def test_no_prediction_on_a_single_slice(predictor, demo_study):
+    """A 2D picture (shoulder, abdomen or one brain slice) must not get a grade or a risk."""
+    from model.study import Volume
+
+    v = demo_study.volumes["FLAIR"]
+    one = Volume(sequence="FLAIR", data=v.data[:, :, 70:71].copy(), affine=v.affine,
+                 source_name="slice.png", source_orientation="RAS", content_hash="x")
+    with pytest.raises(EmptyStudyError, match="No prediction"):
+        predictor.predict(Study(volumes={"FLAIR": one}))
+    # With a usable volume beside it, the slice is left out with a warning.
+    p = predictor.predict(Study(volumes={"FLAIR": one, "T1ce": demo_study.volumes["T1ce"]}))
+    assert set(p.sequence_weights) == {"T1ce"}
+    assert any("fewer than" in w for w in p.warnings)
