@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {c}: {v:.3f}")
         print("sequence weights:", ", ".join(f"{k} {v:.2f}" for k, v in pred.sequence_weights.items()))
         print(f"risk score {pred.risk_score:.3f} ({pred.risk_group} risk, "
-              f"{pred.risk_percentile:.0f}th percentile of training patients)")
+              f"percentile {pred.risk_percentile:.0f} of training patients)")
         for w in pred.warnings:
             print("warning:", w)
         for path in saved:

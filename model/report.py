@@ -147,7 +147,7 @@ def survival_summary(risk_score: float, checkpoint_dir: str | Path | None) -> di
            "note": ""}
     try:
         model = sv.fit_cox_model(train, ("risk_score",))
-        out["individual"] = sv.individual_survival(model, {"risk_score": float(risk_score)}, n_boot=100)
+        out["individual"] = sv.individual_survival(model, {"risk_score": float(risk_score)}, n_boot=200, seed=0)
         out["note"] = "Cox model on the image risk score, bootstrap 95% band."
     except Exception as exc:  # noqa: BLE001 - too few events, separation, an older survival module
         out["note"] = f"Individual curve not available ({type(exc).__name__}); cohort curves only."
@@ -357,7 +357,7 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
               f"[95% CI {ci[0]:.2f}-{ci[1]:.2f}]", limit=95)
         yy += 4
     _text(pdf, _M, yy, f"Risk score (Cox log-risk) {prediction.risk_score:+.3f}: {prediction.risk_group} "
-          f"risk, {prediction.risk_percentile:.0f}th percentile of the training patients", limit=95)
+          f"risk, percentile {prediction.risk_percentile:.0f} of the training patients", limit=95)
     yy += 4
     xr = _M + 100
     _text(pdf, xr, y0, "Sequence weights (attention fusion)", style="B")

@@ -56,7 +56,7 @@ def _timeline_table(tl: pd.DataFrame) -> pd.DataFrame:
 def _show_timeline(model: lg.LongitudinalModel, visits: pd.DataFrame, title: str, key: str,
                    outcome: dict | None = None) -> None:
     tl = lg.predict_timeline(model, visits)
-    st.plotly_chart(lg.timeline_figure(tl, outcome, title), key=f"fig_{key}")
+    st.plotly_chart(lg.timeline_figure(tl, outcome, title), key=f"fig_{key}", width="stretch", theme=None)
     st.caption("Hazard ratio after each visit, from that visit and the earlier ones only "
                "(1 = an average training visit; >1 = higher risk). The progression line stops at "
                "the first PD rating. Dashed lines: observed outcome, shown for reference only "

@@ -32,7 +32,8 @@ td = card.get("training_data", {})
 st.write(td.get("dataset", ""))
 st.write(f"Citation: {td.get('citation', '')}")
 st.write(f"Licence: {td.get('licence', '')}")
-st.write(f"Patients: {td.get('n_patients')} ({td.get('split_method', '')})")
+_n = td.get("n_patients") or {}
+st.write("Patients: " + ", ".join(f"{k} {v}" for k, v in _n.items()) + f" ({td.get('split_method', '')})")
 st.subheader("Limitations")
 for item in card.get("limitations", []):
     st.write(f"- {item}")

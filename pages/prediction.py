@@ -9,7 +9,7 @@ from model.cached import current_study, get_attribution, get_predictor, get_pred
 from model.errors import StudyError
 from model.predictor import ATTRIBUTION_METHODS
 from model.render import COLORMAPS, VIEWS, IntensityStats, render_views, view_axis
-from model.report import build_report, uncertainty
+from model.report import attribution_eval_summary, build_report, uncertainty
 
 METHOD_HELP = {
     "Saliency": "gradient of the class score w.r.t. each input pixel (one backward pass, ~0.5 s on 2 CPU cores)",
@@ -37,6 +37,9 @@ except StudyError as exc:
 
 for w in pred.warnings:
     st.warning(w)
+with st.expander("Scope of this model: read before using the answer", expanded=True):
+    for item in card.get("limitations", []):
+        st.markdown(f"- {item}")
 
 unc = uncertainty(pred.probabilities)
 c1, c2, c3 = st.columns(3)
@@ -45,7 +48,7 @@ c1.metric("Predicted class", pred.predicted_class,
           delta_color="off", delta_arrow="off",
           help="Margin: top probability minus the next one; below 0.2 the model is uncertain.")
 c2.metric("Risk score (Cox log-risk)", f"{pred.risk_score:+.2f}",
-          f"{pred.risk_group} risk, {pred.risk_percentile:.0f}th percentile", delta_color="off", delta_arrow="off")
+          f"{pred.risk_group} risk, percentile {pred.risk_percentile:.0f}", delta_color="off", delta_arrow="off")
 test = card.get("metrics", {}).get("test", {})
 if test:
     c3.metric("Held-out accuracy / AUC", f"{test.get('accuracy', float('nan')):.2f} / "
@@ -85,6 +88,9 @@ with st.expander("Slice attention per sequence", expanded=False):
 
 # ------------------------------------------------------------------ attribution
 st.subheader("Where the model looked")
+_check = attribution_eval_summary(predictor.checkpoint_dir)
+if _check:
+    st.info(_check + " Read the maps as a view of the input's sensitivity, not as a lesion map.")
 method = st.selectbox("Attribution method (Captum)", ATTRIBUTION_METHODS, key="attr_method",
                       format_func=lambda m: m, help="\n".join(f"{m}: {h}" for m, h in METHOD_HELP.items()))
 st.caption(METHOD_HELP.get(method, ""))

@@ -355,7 +355,7 @@ else:
         study_score = float(study_score)
     except (TypeError, ValueError):
         study_score = float("nan")
-    pct_txt = f"{float(study_pct):.0f}th percentile" if study_pct is not None else "percentile n/a"
+    pct_txt = f"percentile {float(study_pct):.0f}" if study_pct is not None else "percentile n/a"
     st.markdown(
         f"Image model: risk score **{study_score:.3f}** ({pct_txt} of the training patients), "
         f"**{study_group or 'unknown'}**-risk group."
@@ -416,7 +416,7 @@ else:
             col.caption(ci + (" (beyond follow-up)" if r["beyond_follow_up"] else "")
                         + f"; {int(r['at_risk'])} fitting patients followed that long")
         st.markdown(
-            f"Combined prognostic index (Cox linear predictor): **{prog.percentile:.0f}th percentile** "
+            f"Combined prognostic index (Cox linear predictor): **percentile {prog.percentile:.0f}** "
             f"of the fitting patients, **{prog.group}** half."
         )
         hr_tab = sv.hazard_ratio_table(model)

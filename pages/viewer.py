@@ -181,8 +181,12 @@ imgs = render_views(vol.data, vol.spacing_mm, tuple(ijk), level, width, conventi
                     overlay=overlay, overlay_key=(ov_choice, seq), colormap=cmap, opacity=opacity,
                     threshold=threshold, mask=mask_vol, mask_key="mask", mask_opacity=mask_opacity,
                     cache=cache, key=(study.key, seq))
+flat = [a for a in range(3) if vol.shape[a] == 1]
 for col, view in zip(cols, VIEWS):
     axis = view_axis(view)
+    if flat and axis not in flat:  # one-voxel-thick image: this view would be a 1-pixel strip
+        col.caption(f"{view}: not shown (the study is a single {VIEWS[2 - flat[0]]} slice)")
+        continue
     col.image(imgs[view], width="stretch",
               caption=f"{view} {AXIS_OF[view]} = {ijk[axis]} / {vol.shape[axis] - 1} "
                       f"({mm[axis]:+.1f} mm)")
