@@ -23,7 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="timed repeats after one warm-up")
     ap.add_argument("--uploads", type=int, default=20, help="uploads in the memory benchmark")
     ap.add_argument("--train-steps", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads for inference (default: what the server uses, "
+                         "model.cached.configure_torch_threads)")
     a = ap.parse_args(argv)
+    import os
+    if a.threads > 0:
+        os.environ["TUMORBOARD_TORCH_THREADS"] = str(a.threads)
+    from model.cached import configure_torch_threads
+    configure_torch_threads()
 
     from bench import common
     if a.json:

@@ -96,7 +96,8 @@ class Server:
 
 
 @contextmanager
-def streamlit_server(env: dict | None = None, startup_s: float = 90.0, log_dir: Path | None = None):
+def streamlit_server(env: dict | None = None, startup_s: float = 90.0, log_dir: Path | None = None,
+                     args: list[str] | None = None):
     """Run ``streamlit run app.py`` on a free loopback port; yield a :class:`Server`."""
     import tempfile
 
@@ -107,7 +108,7 @@ def streamlit_server(env: dict | None = None, startup_s: float = 90.0, log_dir: 
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", *(args or [])],
         cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + startup_s
@@ -213,9 +214,27 @@ async def compute_map(page, method: str, timeout_ms: int = TIMEOUT_MS) -> str:
     await page.get_by_text("Overlay opacity").first.wait_for(timeout=timeout_ms)
     imgs = page.locator('[data-testid="stImage"] img')
     await imgs.first.wait_for(timeout=timeout_ms)
-    await _settled(page, timeout_ms)
-    srcs = [await i.get_attribute("src") or "" for i in await imgs.all()]
-    return " ".join(s.rsplit("/", 1)[-1] for s in srcs)
+    return " ".join(await _stable_srcs(page, imgs, timeout_ms))
+
+
+async def _stable_srcs(page, imgs, timeout_ms: int, quiet_s: float = 1.0) -> list[str]:
+    """Image media names once the run is over and the list has not changed for ``quiet_s``
+    (the views of a page arrive one by one)."""
+    deadline = time.perf_counter() + timeout_ms / 1000
+    last, since = None, time.perf_counter()
+    while time.perf_counter() < deadline:
+        await _settled(page, timeout_ms)
+        try:
+            cur = [(await i.get_attribute("src", timeout=5_000) or "").rsplit("/", 1)[-1]
+                   for i in await imgs.all()]
+        except Exception:  # noqa: BLE001 - an element replaced by a rerun: poll again
+            cur = None
+        if cur != last:
+            last, since = cur, time.perf_counter()
+        elif cur and all(cur) and time.perf_counter() - since >= quiet_s:
+            return cur
+        await asyncio.sleep(0.25)
+    return last or []
 
 
 async def select_option(page, label: str, option: str, timeout_ms: int = TIMEOUT_MS) -> None:

@@ -28,6 +28,36 @@ from bench.live import (RssMonitor, have_chromium, launch, open_app, streamlit_s
                         study_round)
 
 
+SESSION_TTL_S = 10
+
+
+def _rss_after_sessions_end(server, wait_s: float = 30.0) -> float:
+    """Server RSS (MB) once every browser session has been closed and its TTL has passed: the
+    lowest value over ``wait_s`` seconds after one new visitor has connected (Streamlit's
+    session store, a TTL cache, drops expired sessions when it is next used)."""
+    time.sleep(SESSION_TTL_S + 2)
+    asyncio.run(_one_visit(server.url))
+    lowest = server.rss()["VmRSS"]
+    t0 = time.time()
+    while time.time() - t0 < wait_s:
+        time.sleep(2)
+        lowest = min(lowest, server.rss()["VmRSS"])
+    return lowest
+
+
+async def _one_visit(url: str) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await launch(p)
+        try:
+            ctx = await browser.new_context()
+            await open_app(ctx, url, 120_000)
+            await ctx.close()
+        finally:
+            await browser.close()
+
+
 def default_methods() -> list[str]:
     from model.predictor import ATTRIBUTION_METHODS
 
@@ -89,7 +119,7 @@ async def _load_test(url: str, sessions: int, duration_s: float, studies: list[s
 
 def run(sessions: int = 10, duration_s: float = 180.0, studies: list[str] | None = None,
         methods: list[str] | None = None, timeout_ms: int = 300_000,
-        rss_limit_mb: float | None = None) -> dict:
+        rss_limit_mb: float | None = None, server_env: dict | None = None) -> dict:
     """Run the load test; return a summary dict with ``ok`` True when every check held."""
     if not have_chromium():
         say("load test skipped: /usr/bin/chromium not installed")
@@ -97,16 +127,20 @@ def run(sessions: int = 10, duration_s: float = 180.0, studies: list[str] | None
     studies = studies or ["demo", "tcga_fg_6692"]
     methods = methods or default_methods()
     hard_cap = duration_s + 600
-    with streamlit_server() as server:
+    # Disconnected sessions are dropped after 10 s (120 s by default) so that the release of
+    # every session's study at session end shows in the server's RSS within the test.
+    with streamlit_server(args=["--server.disconnectedSessionTTL", str(SESSION_TTL_S)],
+                          env=server_env) as server:
         mon = RssMonitor(server.pid)
         mon.start()
         rss_start = server.rss()["VmRSS"]
         try:
             out = asyncio.run(_load_test(server.url, sessions, duration_s, studies, methods,
                                          hard_cap, timeout_ms))
+            rss_end = server.rss()
+            rss_closed = _rss_after_sessions_end(server)
         finally:
             mon.stop()
-        rss_end = server.rss()
         log = server.log()
     errors, mismatches = [], []
     for o in out["ref_rounds"]:
@@ -138,6 +172,7 @@ def run(sessions: int = 10, duration_s: float = 180.0, studies: list[str] | None
         "rss_max_mb": round(mon.max_mb),
         "rss_peak_hwm_mb": round(rss_end.get("VmHWM", float("nan"))),
         "rss_end_mb": round(rss_end["VmRSS"]),
+        "rss_after_all_sessions_ended_mb": round(rss_closed),
         "rss_first_third_max_mb": round(max(samples[:third], default=0)),
         "rss_last_third_max_mb": round(max(samples[-third:], default=0)),
     }
@@ -155,6 +190,7 @@ def run(sessions: int = 10, duration_s: float = 180.0, studies: list[str] | None
          f"{summary['rss_start_mb']} / {summary['rss_max_mb']} / {summary['rss_end_mb']}"),
         ("RSS max, first third / last third (MB)",
          f"{summary['rss_first_third_max_mb']} / {summary['rss_last_third_max_mb']}"),
+        (f"RSS after every session ended (+{SESSION_TTL_S} s TTL) (MB)", summary["rss_after_all_sessions_ended_mb"]),
     ], ("", "value"))
     for e in (errors + mismatches)[:10]:
         say("  " + e)
@@ -169,11 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default=None, help="comma-separated attribution methods")
     ap.add_argument("--studies", default=None, help="comma-separated: demo,tcga_fg_6692,brats_gli_00001")
     ap.add_argument("--json", action="store_true", help="tables on stderr, JSON on stdout")
+    ap.add_argument("--malloc-arena-max", type=int, default=0,
+                    help="MALLOC_ARENA_MAX for the server (glibc; 0: leave unset)")
     a = ap.parse_args(argv)
     if a.json:
         set_table_stream(sys.stderr)
+    env = {"MALLOC_ARENA_MAX": str(a.malloc_arena_max)} if a.malloc_arena_max else None
     res = run(a.sessions, a.duration, a.studies.split(",") if a.studies else None,
-              a.methods.split(",") if a.methods else None)
+              a.methods.split(",") if a.methods else None, server_env=env)
     if a.json:
         print(json.dumps(res, default=str))
     return 0 if res.get("ok") in (True, None) else 1

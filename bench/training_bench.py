@@ -41,6 +41,11 @@ def run(steps: int = 4, n_patients: int = 8) -> dict:
     cases = load_tcga_cases(data_dir, survival, patients=ids)[:n_patients]
     t_load = time.perf_counter() - t0
 
+    # Training runs with its own thread setting (--threads, default torch's: physical cores).
+    threads_before = torch.get_num_threads()
+    train_threads = int(getattr(args, "threads", 0) or 0) or int(card_train.get("torch_threads", 0) or 0)
+    if train_threads:
+        torch.set_num_threads(train_threads)
     torch.manual_seed(0)
     config = NetConfig(sequences=["T1", "T1ce", "FLAIR"], classes=list(GRADE_CLASSES),
                        dropout=args.dropout)
@@ -64,8 +69,12 @@ def run(steps: int = 4, n_patients: int = 8) -> dict:
         opt.step()
         return time.perf_counter() - t, t_coll
 
-    step()  # warm-up
-    res = [step() for _ in range(steps)]
+    try:
+        step()  # warm-up
+        res = [step() for _ in range(steps)]
+        used_threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(threads_before)
     t_step = median(r[0] for r in res)
     t_coll = median(r[1] for r in res)
     cps = batch_size / t_step
@@ -74,7 +83,7 @@ def run(steps: int = 4, n_patients: int = 8) -> dict:
         ("  of which collate + augmentation", t_coll, min(r[1] for r in res), steps),
         (f"preprocess {len(cases)} patients once (per epoch load)", t_load, t_load, 1),
     ])
-    say(f"{cps:.2f} cases/s, {cps * k * 3:.0f} slices/s (torch threads {torch.get_num_threads()})")
+    say(f"{cps:.2f} cases/s, {cps * k * 3:.0f} slices/s (torch threads {used_threads})")
     return {"training_cases_per_second": cps, "training_slices_per_second": cps * k * 3,
             "training_step_seconds": t_step, "training_batch_size": batch_size,
-            "training_slices_per_sequence": k}
+            "training_slices_per_sequence": k, "training_torch_threads": used_threads}
