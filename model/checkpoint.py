@@ -70,12 +70,13 @@ def read_card(folder: Path) -> dict:
         raise CheckpointError(f"The model card {path.name} is not valid JSON ({exc.msg}).") from None
 
 
-def load_checkpoint(folder: Path, device: torch.device | str = "cpu") -> tuple[MultiSequenceNet, dict]:
-    """Build the network from the card and load verified weights, in eval mode on ``device``.
+def verified_card(folder: Path) -> tuple[dict, Path]:
+    """Read a checkpoint's card and check its weights' sha256 against it.
+
+    Returns ``(card, weights_path)``. Shared by every checkpoint kind (image, longitudinal).
 
     Raises:
-        CheckpointError: card missing/invalid, sha256 mismatch, or weights that do not match the
-            card's sequences, classes or architecture.
+        CheckpointError: card missing/invalid, weights missing, or sha256 mismatch.
     """
     folder = Path(folder)
     card = read_card(folder)
@@ -88,6 +89,17 @@ def load_checkpoint(folder: Path, device: torch.device | str = "cpu") -> tuple[M
             f"The weights in {folder.name} do not match their model card (sha256 {digest[:12]}... "
             f"expected {str(card.get('sha256'))[:12]}...). Refusing to serve a modified checkpoint."
         )
+    return card, weights
+
+
+def load_checkpoint(folder: Path, device: torch.device | str = "cpu") -> tuple[MultiSequenceNet, dict]:
+    """Build the network from the card and load verified weights, in eval mode on ``device``.
+
+    Raises:
+        CheckpointError: card missing/invalid, sha256 mismatch, or weights that do not match the
+            card's sequences, classes or architecture.
+    """
+    card, weights = verified_card(folder)
     try:
         config = NetConfig(**card["architecture"])
     except (KeyError, TypeError) as exc:

@@ -40,7 +40,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from model.checkpoint import sha256_file
+from model.checkpoint import sha256_file, verified_card
 from model.errors import CheckpointError, StudyError
 
 WEIGHTS = "model.safetensors"
@@ -495,20 +495,7 @@ def load_longitudinal(folder: Path | str = DEFAULT_LONGITUDINAL_CHECKPOINT) -> L
             that do not fit the card's architecture.
     """
     folder = Path(folder)
-    try:
-        card = json.loads((folder / CARD).read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"No model card at {folder / CARD}: not a longitudinal checkpoint.") from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"The model card {CARD} is not valid JSON ({exc.msg}).") from None
-    weights = folder / card.get("weights_file", WEIGHTS)
-    if not weights.exists():
-        raise CheckpointError(f"Weights file {weights.name} is missing from {folder}.")
-    digest = sha256_file(weights)
-    if digest != card.get("sha256"):
-        raise CheckpointError(
-            f"The weights in {folder.name} do not match their model card (sha256 {digest[:12]}... "
-            f"expected {str(card.get('sha256'))[:12]}...). Refusing to serve a modified checkpoint.")
+    card, weights = verified_card(folder)
     try:
         cfg = LongitudinalConfig.from_dict(card["architecture"])
         spec = FeatureSpec.from_dict(card["features"])
