@@ -246,9 +246,12 @@ def _path(path: str | Path | None, default: str) -> Path:
     return p
 
 
-def _finish(df: pd.DataFrame, key: str, name: str) -> pd.DataFrame:
-    """Drop rows without time/event, check values, cast, add ``cohort`` and column order."""
-    df = df[df["time_days"].notna() & df["event"].notna()].copy()
+def check_time_event(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Validate and cast ``time_days`` (float, days, >= 0) and ``event`` (int 0/1) in place.
+
+    Raises:
+        ValueError: an event outside {0, 1} or a negative time (``name`` in the message).
+    """
     bad = sorted(set(df["event"].unique()) - {0, 1})
     if bad:
         raise ValueError(f"{name}: event must be 0/1 (1 = death, 0 = censored); found {bad}.")
@@ -256,6 +259,12 @@ def _finish(df: pd.DataFrame, key: str, name: str) -> pd.DataFrame:
         raise ValueError(f"{name}: negative follow-up times.")
     df["time_days"] = df["time_days"].astype(float)
     df["event"] = df["event"].astype(int)
+    return df
+
+
+def _finish(df: pd.DataFrame, key: str, name: str) -> pd.DataFrame:
+    """Drop rows without time/event, check values, cast, add ``cohort`` and column order."""
+    df = check_time_event(df[df["time_days"].notna() & df["event"].notna()].copy(), name)
     df["patient_id"] = df["patient_id"].astype(str)
     df["cohort"] = key
     for c in df.columns:
@@ -346,6 +355,22 @@ def load_ucsf_pdgm(path: str | Path | None = None, **_: object) -> pd.DataFrame:
     return _finish(df, "ucsf_pdgm", p.name)
 
 
+def _brats_frame(p: Path, id_col: str, survival_col: str, resection_col: str) -> pd.DataFrame:
+    """BraTS survival CSV (2019 or 2020 layout) -> patient_id, time_days, event, age_years,
+    resection (GTR / STR, NaN otherwise); survival parsed by :func:`parse_brats_survival`."""
+    raw = pd.read_csv(p, dtype={id_col: str, survival_col: object})
+    parsed = raw[survival_col].map(parse_brats_survival)
+    return pd.DataFrame({
+        "patient_id": raw[id_col].str.strip(),
+        "time_days": parsed.map(lambda t: t[0]).astype(float),
+        "event": parsed.map(lambda t: t[1]).astype(float),
+        "age_years": pd.to_numeric(raw["Age"], errors="coerce"),
+        "resection": raw[resection_col].map(
+            lambda v: {"gtr": "GTR", "str": "STR"}.get(str(v).strip().lower(), np.nan)
+            if isinstance(v, str) else np.nan).astype(object),
+    })
+
+
 def load_brats19(
     path: str | Path | None = None, mapping_path: str | Path | None = None, **_: object
 ) -> pd.DataFrame:
@@ -361,20 +386,7 @@ def load_brats19(
         FileNotFoundError: a CSV is missing. ValueError: an unrecognised survival text.
     """
     p = _path(path, "brats19_survival_data.csv")
-    raw = pd.read_csv(p, dtype={"BraTS19ID": str, "Survival": object})
-    parsed = raw["Survival"].map(parse_brats_survival)
-    df = pd.DataFrame(
-        {
-            "patient_id": raw["BraTS19ID"].str.strip(),
-            "time_days": parsed.map(lambda t: t[0]).astype(float),
-            "event": parsed.map(lambda t: t[1]).astype(float),
-            "age_years": pd.to_numeric(raw["Age"], errors="coerce"),
-            "resection": raw["ResectionStatus"].map(
-                lambda v: {"gtr": "GTR", "str": "STR"}.get(str(v).strip().lower(), np.nan)
-                if isinstance(v, str) else np.nan
-            ).astype(object),
-        }
-    )
+    df = _brats_frame(p, "BraTS19ID", "Survival", "ResectionStatus")
     try:
         mp = pd.read_csv(_path(mapping_path, "brats19_name_mapping.csv"), dtype=str)
         grade = dict(zip(mp["BraTS_2019_subject_ID"].str.strip(), mp["Grade"].str.strip()))
@@ -397,20 +409,7 @@ def load_brats20(path: str | Path | None = None, **_: object) -> pd.DataFrame:
         FileNotFoundError: the CSV is missing. ValueError: an unrecognised survival text.
     """
     p = _path(path, "brats20_survival_info.csv")
-    raw = pd.read_csv(p, dtype={"Brats20ID": str, "Survival_days": object})
-    parsed = raw["Survival_days"].map(parse_brats_survival)
-    df = pd.DataFrame(
-        {
-            "patient_id": raw["Brats20ID"].str.strip(),
-            "time_days": parsed.map(lambda t: t[0]).astype(float),
-            "event": parsed.map(lambda t: t[1]).astype(float),
-            "age_years": pd.to_numeric(raw["Age"], errors="coerce"),
-            "resection": raw["Extent_of_Resection"].map(
-                lambda v: {"gtr": "GTR", "str": "STR"}.get(str(v).strip().lower(), np.nan)
-                if isinstance(v, str) else np.nan
-            ).astype(object),
-        }
-    )
+    df = _brats_frame(p, "Brats20ID", "Survival_days", "Extent_of_Resection")
     df["age_group"] = age_group(df["age_years"])
     return _finish(df, "brats20", p.name)
 

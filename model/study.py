@@ -1021,6 +1021,19 @@ def _same_grid(a: Volume, b: Volume) -> bool:
     return a.shape == b.shape and np.allclose(a.affine, b.affine, atol=1e-3)
 
 
+
+def _choose(chosen: dict[str, Volume], seq: str, vol: Volume) -> None:
+    """Assign ``vol`` to ``seq`` in ``chosen``.
+
+    Raises:
+        DuplicateSequenceError: ``seq`` already has a volume.
+    """
+    if seq in chosen:
+        raise DuplicateSequenceError(
+            f"Two files were given for {seq} ({chosen[seq].source_name} and "
+            f"{vol.source_name}). Give one file per sequence.")
+    chosen[seq] = dataclasses.replace(vol, sequence=seq)
+
 @dataclass
 class Study:
     """A loaded multi-sequence study.
@@ -1073,12 +1086,7 @@ class Study:
         for vol, seq in zip(volumes, seqs):
             if seq is None or seq in (_SKIP, ""):
                 continue
-            seq = canonical_sequence(seq)
-            if seq in chosen:
-                raise DuplicateSequenceError(
-                    f"Two files were given for {seq} ({chosen[seq].source_name} and "
-                    f"{vol.source_name}). Give one file per sequence.")
-            chosen[seq] = dataclasses.replace(vol, sequence=seq)
+            _choose(chosen, canonical_sequence(seq), vol)
         if not chosen:
             raise EmptyStudyError("No volume was assigned a sequence. Choose T1, T1ce, T2 or "
                                   "FLAIR for at least one.")
@@ -1126,11 +1134,7 @@ class Study:
             vols, gnotes = _guard(g.name, _read_group, g)
             notes.extend(gnotes)
             for seq, vol in cls._assign(g, vols, notes):
-                if seq in chosen:
-                    raise DuplicateSequenceError(
-                        f"Two files were given for {seq} ({chosen[seq].source_name} and "
-                        f"{vol.source_name}). Give one file per sequence.")
-                chosen[seq] = dataclasses.replace(vol, sequence=seq)
+                _choose(chosen, seq, vol)
         if not chosen:
             raise EmptyStudyError("No MRI sequence was found in the upload.")
         return cls._assemble(chosen, notes)

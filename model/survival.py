@@ -348,13 +348,9 @@ def load_cohort_risk(checkpoint_dir: str | Path | None) -> pd.DataFrame | None:
     df["time_days"] = pd.to_numeric(df["time_days"], errors="coerce")
     df["event"] = pd.to_numeric(df["event"], errors="coerce")
     df = df[df["risk_score"].notna() & df["time_days"].notna() & df["event"].notna()].copy()
-    bad = sorted(set(df["event"].unique()) - {0, 1})
-    if bad:
-        raise ValueError(f"{path.name}: event must be 0/1; found {bad}.")
-    if (df["time_days"] < 0).any():
-        raise ValueError(f"{path.name}: negative time_days.")
-    df["time_days"] = df["time_days"].astype(float)
-    df["event"] = df["event"].astype(int)
+    from model.cohorts import check_time_event  # cohorts imports this module at load
+
+    df = check_time_event(df, path.name)
     df["split"] = df["split"].astype(str).str.strip().str.lower()
     thr = risk_threshold(df)
     df["risk_group"] = np.where(df["risk_score"] > thr, "high", "low")
