@@ -26,7 +26,7 @@ MAPS = "attribution_maps"
 PREPARED = "prepared_study"
 #: Session entries derived from the loaded study, dropped when another study is loaded
 #: (the viewer page rebuilds its caches when ``viewer_study`` is missing).
-_PER_STUDY = ("windows", "attr_stats", "viewer_study", "viewer_cache", "viewer_stats")
+_PER_STUDY = ("attr_stats", "viewer_study", "viewer_cache", "viewer_stats")
 
 
 def configure_torch_threads() -> int:
@@ -144,14 +144,3 @@ def get_attribution(study: Study, method: str,
                                           prepared=get_prepared(study), progress=progress)
     return maps[key]
 
-
-def get_window(study: Study, sequence: str) -> tuple[float, float]:
-    """Automatic (level, width) of a sequence, computed once per study and sequence."""
-    from model.render import auto_window
-
-    windows = st.session_state.setdefault("windows", {})
-    key = (study.key, sequence)
-    if key not in windows:
-        windows.clear() if len(windows) > 16 else None
-        windows[key] = auto_window(study.volumes[sequence].data)
-    return windows[key]
