@@ -349,6 +349,12 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
     _text(pdf, _M, yy, f"Uncertainty: normalised entropy {unc['entropy']:.2f} (1 = coin toss), "
           f"margin {unc['margin']:.2f}" + ("  - UNCERTAIN" if unc["margin"] < 0.2 else ""), limit=95)
     yy += 4
+    mc = getattr(prediction, "uncertainty", None) or {}
+    if mc:
+        _text(pdf, _M, yy, f"MC dropout ({mc['samples']} samples): p s.d. "
+              f"{mc['probability_sd'][prediction.predicted_class]:.3f}, class agreement "
+              f"{mc['agreement']:.0%}, risk s.d. {mc['risk_sd']:.2f}", limit=95)
+        yy += 4
     test = card.get("metrics", {}).get("test", {})
     if test:
         ci = test.get("roc_auc_ci95") or [float("nan")] * 2

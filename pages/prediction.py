@@ -54,6 +54,13 @@ if test:
     c3.metric("Held-out accuracy / AUC", f"{test.get('accuracy', float('nan')):.2f} / "
               f"{test.get('roc_auc', float('nan')):.2f}", f"{test.get('n_patients')} unseen patients",
               delta_color="off", delta_arrow="off")
+mc = pred.uncertainty
+if mc:
+    sd = mc["probability_sd"][pred.predicted_class]
+    st.caption(f"Monte Carlo dropout ({mc['samples']} samples): p({pred.predicted_class}) s.d. "
+               f"{sd:.3f}; {mc['agreement']:.0%} of samples agree on the class; risk score s.d. "
+               f"{mc['risk_sd']:.2f}. This measures the model's own uncertainty only, not whether "
+               "the study is within its scope.")
 if unc["margin"] < 0.2:
     st.info(f"Uncertain prediction: the two most likely classes are {unc['margin']:.2f} apart "
             f"(normalised entropy {unc['entropy']:.2f}).")

@@ -103,3 +103,11 @@ def test_one_slice_study_runs_on_viewer_and_prediction(app):
         app.switch_page(page)
         app.run()
         assert not app.exception, page
+
+
+def test_prediction_page_shows_mc_dropout_uncertainty(app):
+    app.switch_page("pages/prediction.py")
+    app.run()
+    mc = app.session_state["prediction"].uncertainty
+    captions = " ".join(c.value for c in app.caption)
+    assert f"{mc['agreement']:.0%} of samples agree" in captions
