@@ -119,3 +119,22 @@ def load_checkpoint(folder: Path, device: torch.device | str = "cpu") -> tuple[M
         ) from None
     net.eval().to(device)
     return net, card
+
+
+def evidence_warning(card: dict) -> str | None:
+    """A warning for the user when cross-validation did not show the served design to beat
+    chance, else None.
+
+    Reads ``card["cross_validation"]["shipped_pooled_roc_auc"]`` = ``[AUC, lo, hi]`` (pooled
+    out-of-fold ROC AUC of the served design with its percentile-bootstrap 95% CI, written by
+    ``training.cv``). Chance is AUC 0.5; the warning is given when the CI's lower bound does
+    not exceed it.
+    """
+    cv = card.get("cross_validation") or {}
+    auc = cv.get("shipped_pooled_roc_auc")
+    if not auc or len(auc) != 3 or not auc[1] <= 0.5:
+        return None
+    return (f"Not shown to beat chance: in {cv.get('n_folds', 5)}-fold cross-validation on "
+            f"{cv.get('n_patients')} patients this design's ROC AUC was {auc[0]:.2f} "
+            f"(95% CI {auc[1]:.2f}-{auc[2]:.2f}; chance is 0.50). Treat the class as a "
+            "demonstration of the method, not as evidence about this patient.")

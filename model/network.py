@@ -13,6 +13,11 @@ Design (after the 2025 multi-modal paper followed by TumorBoard, made to train o
   score of each sequence embedding, absent sequences masked out); the per-case weights are
   returned with every prediction.
 * **Heads.** Linear class logits and a linear log-risk (Cox model linear predictor).
+
+``NetConfig.encoder = "3d"`` swaps each branch for a 3D MONAI ``DenseNet`` (Huang et al., CVPR
+2017) on the whole foreground cube of the sequence (``volume_size``³ voxels); slice attention
+then pools a single item (weight 1), and the sequence fusion and heads are unchanged. It is the
+design compared against the 2D branches in ``training.cv``; the app serves only 2D checkpoints.
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ class NetConfig:
     channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
     attention_dim: int = 64
     dropout: float = 0.2
+    #: "2d": slice encoders + slice attention (served); "3d": one volume encoder per branch.
+    encoder: str = "2d"
+    #: 3D only: edge of the cube each sequence is resampled to (voxels).
+    volume_size: int = 64
+    #: 3D only: MONAI DenseNet init_features, growth_rate, block_config (DenseNet-121 is
+    #: 64, 32, (6, 12, 24, 16): 5.2 s per training step here, too slow for 5-fold CV on 2 cores).
+    densenet: list[int] = field(default_factory=lambda: [16, 16, 2, 4, 8, 6])
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +78,31 @@ class SliceEncoder(nn.Module):
         return self.drop(self.features_only(x))
 
 
+class VolumeEncoder(nn.Module):
+    """3D MONAI DenseNet on one sequence's cube: (N, 1, D, H, W) float -> (N, C_last) features.
+
+    Same interface as :class:`SliceEncoder` (``features_only`` deterministic, ``forward`` adds
+    dropout). The DenseNet's own head (ReLU, global average pool, linear) projects to
+    ``channels[-1]`` features so the fusion and heads are shared with the 2D design.
+    """
+
+    def __init__(self, channels: list[int], dropout: float, densenet: list[int]):
+        super().__init__()
+        from monai.networks.nets import DenseNet
+
+        init, growth, *blocks = densenet
+        self.features = DenseNet(spatial_dims=3, in_channels=1, out_channels=channels[-1],
+                                 init_features=init, growth_rate=growth,
+                                 block_config=tuple(blocks), dropout_prob=0.0)
+        self.drop = nn.Dropout(dropout)
+
+    def features_only(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.features_only(x))
+
+
 class GatedAttentionPool(nn.Module):
     """Gated attention pooling (Ilse et al. 2018) over a set axis.
 
@@ -93,7 +130,8 @@ class MultiSequenceNet(nn.Module):
 
     forward(x, present):
         x: float32 (B, S, K, H, W), S = len(config.sequences) in config order; absent
-            sequences may hold anything (they are masked out).
+            sequences may hold anything (they are masked out). For ``encoder="3d"`` K = H = W =
+            ``volume_size`` (a cube per sequence) and ``slice_weights`` has K = 1.
         present: bool (B, S), at least one True per row.
     returns dict:
         ``logits`` (B, n_classes), ``risk`` (B,) Cox log-risk, ``sequence_weights`` (B, S)
@@ -104,9 +142,13 @@ class MultiSequenceNet(nn.Module):
         super().__init__()
         self.config = config
         d = config.channels[-1]
-        self.branches = nn.ModuleDict(
-            {s: SliceEncoder(config.channels, config.dropout) for s in config.sequences}
-        )
+        if config.encoder not in ("2d", "3d"):
+            raise ValueError(f"encoder must be '2d' or '3d', not {config.encoder!r}")
+        self.branches = nn.ModuleDict({
+            s: (SliceEncoder(config.channels, config.dropout) if config.encoder == "2d"
+                else VolumeEncoder(config.channels, config.dropout, config.densenet))
+            for s in config.sequences
+        })
         self.slice_pool = nn.ModuleDict(
             {s: GatedAttentionPool(d, config.attention_dim) for s in config.sequences}
         )
@@ -116,8 +158,13 @@ class MultiSequenceNet(nn.Module):
         self.risk_head = nn.Linear(d, 1)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Deterministic slice features: x (B, S, K, H, W) -> (B, S, K, D)."""
+        """Deterministic slice features: x (B, S, K, H, W) -> (B, S, K, D) (K = 1 for 3D)."""
         b, s, k, h, w = x.shape
+        if self.config.encoder == "3d":
+            return torch.stack([
+                self.branches[name].features_only(x[:, i].unsqueeze(1)).unsqueeze(1)
+                for i, name in enumerate(self.config.sequences)
+            ], dim=1)
         return torch.stack([
             self.branches[name].features_only(x[:, i].reshape(b * k, 1, h, w)).reshape(b, k, -1)
             for i, name in enumerate(self.config.sequences)

@@ -27,7 +27,7 @@ import torch
 
 from model.attribution import METHODS
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from model.errors import EmptyStudyError
+from model.errors import CheckpointError, EmptyStudyError
 from model.preprocess import N_SLICES, SliceGeometry, volume_to_slices
 from model.study import Study
 
@@ -109,6 +109,11 @@ class Predictor:
         self.checkpoint_dir = Path(checkpoint_dir or DEFAULT_CHECKPOINT)
         self.device = torch.device(device) if device is not None else pick_device()
         self.net, self.card = load_checkpoint(self.checkpoint_dir, self.device)
+        if self.net.config.encoder != "2d":
+            # 3D-branch checkpoints exist for the design comparison (training.cv); the slice
+            # geometry that maps attributions back onto the study is 2D-only.
+            raise CheckpointError(f"{self.checkpoint_dir.name} is a {self.net.config.encoder} "
+                                  "design checkpoint; the app serves 2D slice-branch models only.")
         self.sequences: list[str] = list(self.net.config.sequences)
         self.classes: list[str] = list(self.net.config.classes)
         self._cohort_risk = self._load_cohort_risk()

@@ -174,3 +174,25 @@ def slices_to_volume(maps: torch.Tensor | np.ndarray, geom: SliceGeometry) -> np
         w = pos - i
         out[:, :, z] = (1 - w) * uniq[i] + w * uniq[i + 1]
     return out
+
+
+def slices_to_cube(slices: torch.Tensor, size: int = 64) -> torch.Tensor:
+    """Resample a foreground slice stack to the 3D design's cube (``NetConfig(encoder="3d")``).
+
+    Args:
+        slices: (Z, H, W) float16/float32 stack of *every* foreground slice in ascending z, as
+            :func:`volume_to_slices` makes with ``z_index=arange(z0, z1)``.
+        size: edge of the output cube in voxels.
+
+    Returns:
+        float32 (size, size, size) tensor (z, row, column), trilinear resampling; the
+        foreground's superior-inferior extent fills the z axis whatever its voxel count, as the
+        K evenly spaced slices of the 2D design do.
+
+    Raises:
+        ValueError: ``slices`` is not 3D or is empty.
+    """
+    if slices.ndim != 3 or min(slices.shape) == 0:
+        raise ValueError(f"expected a non-empty (Z, H, W) stack, got shape {tuple(slices.shape)}")
+    return F.interpolate(slices.float()[None, None], size=(size, size, size), mode="trilinear",
+                         align_corners=False)[0, 0]

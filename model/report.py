@@ -34,6 +34,7 @@ import numpy as np
 from fpdf import FPDF
 from PIL import Image
 
+from model.checkpoint import evidence_warning
 from model.render import IntensityStats, mm_to_voxel, render
 
 NOTICE = ("Research use only - not a medical device, not a diagnosis. Do not use for clinical "
@@ -450,6 +451,9 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
     if ev:
         cut = ev.find(" Maps ")
         lines += [ev[:cut], ev[cut + 1:]] if cut > 0 else [ev]
+    evidence = evidence_warning(card)
+    if evidence:
+        lines.append(evidence)
     lines += [f"Limitation: {lim}" for lim in card.get("limitations", [])[:4]]
     for line in lines:
         if y > _PAGE_H - _M - 12:

@@ -24,6 +24,53 @@ st.subheader("Metrics (patient level, 95% bootstrap CI)")
 st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
 st.caption(card.get("metrics_note", ""))
 
+st.subheader("Design comparison: 5-fold cross-validation")
+cv_path = predictor.checkpoint_dir / "cv.json"
+try:
+    cv = json.loads(cv_path.read_text())
+except (OSError, ValueError):
+    cv = None
+if not cv or "variants" not in cv:
+    st.info("No cross-validation for this checkpoint yet: run `python -m training.cv`.")
+else:
+    def _ms(v: dict, k: str) -> str:
+        m, sd = v["mean"].get(k), v["sd"].get(k)
+        return "n/a" if m is None or m != m else f"{m:.2f} ± {sd:.2f}"
+
+    def _ci(v: dict, k: str) -> str:
+        p, ci = v["pooled"].get(k), v["pooled"].get(k + "_ci95")
+        return "n/a" if p is None else f"{p:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{p:.2f}"
+
+    def _diff(v: dict, k: str) -> str:
+        d = v.get("minus_reference", {}).get(k)
+        return "" if not d else f"{d['difference']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
+
+    rows = [{"design": name, "what": v.get("description", ""),
+             "folds": len(v.get("folds_done", [])),
+             "AUC (mean ± sd)": _ms(v, "roc_auc"), "accuracy": _ms(v, "accuracy"),
+             "F1 (macro)": _ms(v, "f1_macro"), "C-index": _ms(v, "c_index"), "ECE": _ms(v, "ece"),
+             "pooled AUC [95% CI]": _ci(v, "roc_auc"), "pooled C [95% CI]": _ci(v, "c_index"),
+             "AUC minus shipped": _diff(v, "roc_auc"), "C minus shipped": _diff(v, "c_index"),
+             "train s/fold": (f"{sum(v['train_seconds']) / len(v['train_seconds']):.0f}"
+                              if v.get("train_seconds") else "")}
+            for name, v in cv["variants"].items()]
+    st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
+    fig = go.Figure()
+    for name, v in cv["variants"].items():
+        fig.add_trace(go.Box(y=[f["roc_auc"] for f in v.get("per_fold", [])], name=name,
+                             boxpoints="all", jitter=0.3, pointpos=0))
+    fig.add_hline(y=0.5, line_dash="dash", line_color="gray", annotation_text="chance")
+    fig.update_layout(title="ROC AUC of each fold's held-out patients", yaxis_title="ROC AUC",
+                      yaxis_range=[0, 1], height=320, showlegend=False,
+                      margin=dict(l=10, r=10, t=40, b=10))
+    st.plotly_chart(fig, width="stretch")
+    st.write(f"**Decision:** {cv.get('decision', '')}")
+    st.caption(f"{cv.get('patients', {}).get('pool', '')}, {cv.get('patients', {}).get('n')} "
+               f"patients. {cv.get('method', '')} Computed {cv.get('created')}.")
+    if cv.get("shipped_command") != card.get("training", {}).get("command"):
+        st.warning("The served checkpoint was trained with another command than the one this "
+                   "comparison cross-validated; rerun `python -m training.cv`.")
+
 st.subheader("Inputs and preprocessing")
 st.json(card.get("inputs", {}))
 st.write(card.get("preprocessing", {}).get("description", ""))

@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from model.cached import current_study, get_attribution, get_predictor, get_prediction
+from model.checkpoint import evidence_warning
 from model.errors import StudyError
 from model.predictor import ATTRIBUTION_METHODS
 from model.render import COLORMAPS, VIEWS, IntensityStats, render_views, view_axis
@@ -37,6 +38,9 @@ except StudyError as exc:
 
 for w in pred.warnings:
     st.warning(w)
+evidence = evidence_warning(card)
+if evidence:
+    st.warning(evidence)
 with st.expander("Scope of this model: read before using the answer", expanded=True):
     for item in card.get("limitations", []):
         st.markdown(f"- {item}")

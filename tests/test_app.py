@@ -111,3 +111,21 @@ def test_prediction_page_shows_mc_dropout_uncertainty(app):
     mc = app.session_state["prediction"].uncertainty
     captions = " ".join(c.value for c in app.caption)
     assert f"{mc['agreement']:.0%} of samples agree" in captions
+
+
+def test_model_page_shows_the_cross_validated_design_comparison(app):
+    import json
+
+    from model.checkpoint import DEFAULT_CHECKPOINT
+
+    cv = json.loads((DEFAULT_CHECKPOINT / "cv.json").read_text())
+    app.switch_page("pages/model_card.py")
+    app.run()
+    assert not app.exception
+    tables = [d.value for d in app.dataframe]
+    table = next(t for t in tables if "AUC (mean ± sd)" in t.columns)
+    assert list(table["design"]) == list(cv["variants"])
+    v = cv["variants"]["2d"]
+    assert table.loc[table["design"] == "2d", "AUC (mean ± sd)"].item() == \
+        f"{v['mean']['roc_auc']:.2f} ± {v['sd']['roc_auc']:.2f}"
+    assert any(cv["decision"] in m.value for m in app.markdown)

@@ -127,3 +127,21 @@ def test_temperature_scaling_and_ece_by_hand():
     # Never sharpened below 1, even when sharpening would lower the NLL.
     prob3 = np.array([[0.6, 0.4], [0.4, 0.6]])
     assert fit_temperature(prob3, np.array([0, 1])) == pytest.approx(1.0)
+
+
+@needs_shared(SHARED / "tcga_lgg_flair_seg")
+def test_same_seed_same_weights_on_cpu(tmp_path):
+    """Fixed seeds + deterministic algorithms: two CPU runs end with bit-identical weights, and
+    another seed does not (so the hash is not blind)."""
+    from training.train import parse_args, train
+
+    def run(seed: int, name: str) -> str:
+        train(parse_args(["--max-patients", "10", "--epochs", "1", "--max-steps", "2",
+                          "--batch-size", "4", "--slices", "4", "--n-boot", "5", "--threads", "1",
+                          "--seed", str(seed), "--rank-hash-dir", str(tmp_path / name),
+                          "--out", str(tmp_path / name / "ck")]))
+        return (tmp_path / name / "rank0.txt").read_text()
+
+    first = run(0, "a")
+    assert run(0, "b") == first
+    assert run(1, "c") != first

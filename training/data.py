@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from model.preprocess import SLICE_SIZE, foreground_box, volume_to_slices
+from model.preprocess import SLICE_SIZE, foreground_box, slices_to_cube, volume_to_slices
 
 #: ``../shared/data`` next to the repository, or ``$TUMORBOARD_DATA``.
 SHARED_DATA = Path(os.environ.get(
@@ -142,17 +142,21 @@ def sample_indices(n: int, k: int, rng: np.random.Generator | None) -> np.ndarra
 
 def collate(cases: list[Case], sequences: list[str], k: int,
             rng: np.random.Generator | None = None, augment=None,
-            seq_dropout: float = 0.0) -> dict[str, torch.Tensor]:
+            seq_dropout: float = 0.0, cube: int = 0) -> dict[str, torch.Tensor]:
     """Stack cases into a batch for :class:`model.network.MultiSequenceNet`.
 
-    Returns ``x`` float32 (B, S, K, H, W), ``present`` bool (B, S), ``label`` int64 (B,),
+    With ``cube`` > 0 (the 3D design) each sequence is its whole foreground stack resampled to
+    a ``cube``³ volume (:func:`model.preprocess.slices_to_cube`) and ``k`` is ignored.
+
+    Returns ``x`` float32 (B, S, K, H, W) (K = H = W = ``cube`` for the 3D design), ``present`` bool (B, S), ``label`` int64 (B,),
     ``time`` float32 (B,), ``event`` bool (B,), ``tumor_area`` float32 (B, S, K) mask voxels
     of each chosen slice (0 where unknown). With ``rng`` the slices are a random draw and
     each present sequence is dropped with probability ``seq_dropout`` (one always kept).
     """
     b, s = len(cases), len(sequences)
-    x = torch.zeros(b, s, k, SLICE_SIZE, SLICE_SIZE)
-    area = torch.zeros(b, s, k)
+    x = (torch.zeros(b, s, cube, cube, cube) if cube
+         else torch.zeros(b, s, k, SLICE_SIZE, SLICE_SIZE))
+    area = torch.zeros(b, s, 1 if cube else k)
     present = torch.zeros(b, s, dtype=torch.bool)
     for i, c in enumerate(cases):
         avail = [j for j, q in enumerate(sequences) if q in c.slices]
@@ -161,12 +165,17 @@ def collate(cases: list[Case], sequences: list[str], k: int,
             avail = keep or [int(rng.choice(avail))]
         for j in avail:
             st = c.slices[sequences[j]]
+            present[i, j] = True
+            if cube:
+                v = slices_to_cube(st, cube)
+                # MONAI array transforms want channel-first: (1, D, H, W).
+                x[i, j] = torch.as_tensor(augment(v[None]))[0] if augment is not None else v
+                continue
             idx = sample_indices(st.shape[0], k, rng)
             v = st[torch.from_numpy(idx)].float()
             if augment is not None:
                 v = torch.as_tensor(augment(v))
             x[i, j] = v
-            present[i, j] = True
             if c.tumor_area is not None:
                 area[i, j] = torch.from_numpy(c.tumor_area[sequences[j]][idx])
     return {

@@ -40,6 +40,8 @@ def harrell_c(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
 def bootstrap_ci(fn, arrays: tuple[np.ndarray, ...], n_boot: int = 1000, seed: int = 0,
                  alpha: float = 0.05) -> tuple[float, float]:
     """Percentile bootstrap CI of ``fn(*arrays)`` resampling rows (patients) with replacement."""
+    if n_boot <= 0:
+        return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     n = len(arrays[0])
     vals = []
@@ -155,3 +157,24 @@ def classification_report(y: np.ndarray, prob: np.ndarray, labels: list[str],
         out["c_index"] = harrell_c(t, e, r)
         out["c_index_ci95"] = bootstrap_ci(harrell_c, (t, e, r), n_boot)
     return out
+
+
+def paired_diff(fn, a: tuple, b: tuple, n_boot: int = 1000, seed: int = 0) -> dict:
+    """``fn(*a) - fn(*b)`` on the same patients, with a paired percentile bootstrap 95% CI.
+
+    ``a`` and ``b``: tuples of (N,) or (N, C) arrays whose rows are the same N patients in the
+    same order (e.g. ``(y, prob_a)`` and ``(y, prob_b)``); each resample draws the same rows
+    from both. Returns ``{"difference": float, "ci95": [lo, hi]}`` (NaN when no resample is
+    finite).
+    """
+    rng = np.random.default_rng(seed)
+    n = len(a[0])
+    est = fn(*a) - fn(*b)
+    vals = []
+    for _ in range(n_boot):
+        i = rng.integers(0, n, n)
+        d = fn(*(x[i] for x in a)) - fn(*(x[i] for x in b))
+        if np.isfinite(d):
+            vals.append(d)
+    lo, hi = np.percentile(vals, [2.5, 97.5]) if vals else (np.nan, np.nan)
+    return {"difference": float(est), "ci95": [float(lo), float(hi)]}

@@ -33,8 +33,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from monai.transforms import (Compose, RandAffine, RandFlip, RandGaussianNoise,
-                              RandScaleIntensity, RandShiftIntensity)
+from monai.transforms import (Compose, Rand2DElastic, Rand3DElastic, RandAffine,
+                              RandBiasField, RandFlip, RandGaussianNoise, RandScaleIntensity,
+                              RandShiftIntensity)
 from sklearn.model_selection import train_test_split
 from torchsurv.loss.cox import neg_partial_log_likelihood
 
@@ -60,12 +61,33 @@ TCGA_LICENCE = (
 )
 
 
-def augmentation(seed: int) -> Compose:
-    """MONAI augmentation of one sequence's slice stack (K, H, W), same transform for all K."""
-    aug = Compose([
-        RandFlip(prob=0.5, spatial_axis=1),  # left-right
-        RandAffine(prob=0.7, rotate_range=(math.radians(12),), scale_range=(0.1, 0.1),
-                   translate_range=(6, 6), padding_mode="zeros"),
+def augmentation(seed: int, encoder: str = "2d") -> Compose:
+    """MONAI augmentation: left-right flip, rotation/scaling/shift, elastic deformation,
+    MR bias field, intensity scale and shift, Gaussian noise.
+
+    ``"2d"``: one sequence's slice stack (K, H, W), the slices taken as channels so every slice
+    gets the same spatial transform and bias field. ``"3d"``: one cube (1, D, H, W), rotation
+    about the superior-inferior axis only (the stacks are axial).
+    """
+    if encoder == "2d":
+        spatial = [
+            RandFlip(prob=0.5, spatial_axis=1),  # left-right
+            RandAffine(prob=0.7, rotate_range=(math.radians(12),), scale_range=(0.1, 0.1),
+                       translate_range=(6, 6), padding_mode="zeros"),
+            Rand2DElastic(spacing=(24, 24), magnitude_range=(0.5, 1.5), prob=0.2,
+                          padding_mode="zeros"),
+        ]
+    else:
+        spatial = [
+            RandFlip(prob=0.5, spatial_axis=2),  # left-right (column axis of the cube)
+            RandAffine(prob=0.7, rotate_range=(math.radians(12), 0, 0),
+                       scale_range=(0.1, 0.1, 0.1), translate_range=(3, 3, 3),
+                       padding_mode="zeros"),
+            Rand3DElastic(sigma_range=(4, 6), magnitude_range=(20, 60), prob=0.2,
+                          padding_mode="zeros"),
+        ]
+    aug = Compose(spatial + [
+        RandBiasField(degree=3, coeff_range=(0.0, 0.1), prob=0.3),
         RandScaleIntensity(factors=0.1, prob=0.5),
         RandShiftIntensity(offsets=0.1, prob=0.5),
         RandGaussianNoise(prob=0.3, std=0.02),
@@ -169,23 +191,34 @@ def patient_mean(cases, prob: np.ndarray) -> tuple[list[str], np.ndarray, np.nda
     return ids, lab, acc / cnt[:, None]
 
 
+def cube_size(config: NetConfig) -> int:
+    """Cube edge for :func:`training.data.collate`: 0 for the 2D design."""
+    return config.volume_size if config.encoder == "3d" else 0
+
+
 @torch.no_grad()
 def predict_cases(net: MultiSequenceNet, cases, k: int = N_SLICES, batch_size: int = 16):
     """Eval-mode probabilities (N, C) and risks (N,) with evenly spaced slices."""
     net.eval()
     probs, risks = [], []
     for i in range(0, len(cases), batch_size):
-        b = collate(cases[i:i + batch_size], net.config.sequences, k)
+        b = collate(cases[i:i + batch_size], net.config.sequences, k, cube=cube_size(net.config))
         out = net(b["x"], b["present"])
         probs.append(torch.softmax(out["logits"], 1))
         risks.append(out["risk"])
     return torch.cat(probs).numpy(), torch.cat(risks).numpy()
 
 
-def _load(args):
-    """Cases and patient split of the task. Returns (groups, split)."""
+def _load(args, cases=None):
+    """Cases and patient split of the task. Returns (groups, split).
+
+    ``cases``: already loaded cases (cross-validation reuses them); ``args.split_file``: a JSON
+    ``{"train": [...], "val": [...], "test": [...]}`` of patient ids instead of the seeded split.
+    """
     data_dir = Path(args.data)
-    if args.manifest:
+    if cases is not None:
+        pass
+    elif args.manifest:
         cases, args.manifest_sequences, args.manifest_classes = load_manifest_cases(Path(args.manifest))
     elif args.task == "type":
         cases = load_figshare_cases(data_dir)
@@ -197,7 +230,13 @@ def _load(args):
     ids = sorted(patient_label)
     if args.max_patients:
         ids = ids[: args.max_patients]
-    split = split_patients(ids, [patient_label[i] for i in ids], args.seed)
+    if getattr(args, "split_file", None):
+        split = {k: sorted(v) for k, v in json.loads(Path(args.split_file).read_text()).items()}
+        unknown = set().union(*split.values()) - set(patient_label)
+        if unknown:
+            raise ValueError(f"split file names {len(unknown)} patients without data")
+    else:
+        split = split_patients(ids, [patient_label[i] for i in ids], args.seed)
     groups = {k: [c for c in cases if c.patient_id in set(v)] for k, v in split.items()}
     return groups, split
 
@@ -234,8 +273,10 @@ def parameters_sha256(net: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def train(args: argparse.Namespace) -> dict:
+def train(args: argparse.Namespace, cases=None) -> dict:
     """Run training and write the checkpoint (rank 0). Returns the model card.
+
+    ``cases``: preloaded cases of the task (see :func:`_load`), else read from ``args.data``.
 
     Under ``torchrun --nproc_per_node=N`` each rank trains on its shard of every epoch's
     patient order (same seeded permutation on all ranks) with DistributedDataParallel.
@@ -249,7 +290,7 @@ def train(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     order_rng = np.random.default_rng(args.seed)  # identical on every rank
     rng = np.random.default_rng(args.seed + 1000 * rank)  # slices, augmentation, dropout
-    groups, split = _load(args)
+    groups, split = _load(args, cases)
     tr, va, te = groups["train"], groups["val"], groups["test"]
     print(f"patients: {', '.join(f'{k} {len(v)}' for k, v in split.items())}; samples: train "
           f"{len(tr)}, val {len(va)}, test {len(te)}; load {time.time() - t_start:.1f}s", flush=True)
@@ -263,8 +304,11 @@ def train(args: argparse.Namespace) -> dict:
         k_train, beta, gamma = 1, 0.0, 0.0
     else:
         config = NetConfig(sequences=["T1", "T1ce", "FLAIR"], classes=list(GRADE_CLASSES),
-                           dropout=args.dropout)
-        k_train, beta, gamma = args.slices, args.beta, args.attn_sup
+                           dropout=args.dropout, encoder=args.encoder,
+                           volume_size=args.volume_size)
+        # Mask-supervised slice attention exists only in the 2D design (3D has no slices).
+        k_train, beta = args.slices, args.beta
+        gamma = args.attn_sup if args.encoder == "2d" else 0.0
     net = MultiSequenceNet(config)
     if args.init_from:
         print("initialised from", args.init_from, init_from(net, Path(args.init_from)), flush=True)
@@ -275,7 +319,9 @@ def train(args: argparse.Namespace) -> dict:
     total = args.max_steps or args.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total,
                                                 pct_start=0.1)
-    aug = augmentation(args.seed)
+    if args.init_from and config.encoder != "2d":
+        raise ValueError("--init-from copies a 2D slice encoder; it cannot start a 3D branch")
+    aug = augmentation(args.seed, config.encoder)
     best, best_state, bad, step, history = float("inf"), None, 0, 0, []
     for epoch in range(args.epochs):
         net.train()
@@ -283,7 +329,7 @@ def train(args: argparse.Namespace) -> dict:
         losses = []
         for i in range(0, per_rank, args.batch_size):
             batch = collate([tr[j] for j in order[i:i + args.batch_size]], config.sequences,
-                            k_train, rng, aug, args.seq_dropout)
+                            k_train, rng, aug, args.seq_dropout, cube=cube_size(config))
             out = model(batch["x"], batch["present"])
             loss = joint_loss(out, batch, args.alpha, beta, gamma, args.survival_loss)
             opt.zero_grad()
@@ -397,7 +443,7 @@ def train(args: argparse.Namespace) -> dict:
         "split_method": f"patient-level, stratified by label, seed {args.seed}",
     })
     card.update({
-        "version": "0.1.0",
+        "version": "0.2.0" if args.task == "grade" and not args.manifest else "0.1.0",
         "created": dt.date.today().isoformat(),
         "intended_use": (
             "Research and teaching: shows how a multi-sequence MRI model reaches its answer. "
@@ -436,7 +482,12 @@ def train(args: argparse.Namespace) -> dict:
             "95% CIs: percentile bootstrap over patients (1000 resamples). C-index: Harrell's, "
             "on TCGA-CDR overall survival."
         ),
-        "changelog": ["0.1.0: first model (2D slice branches, slice and sequence attention)."],
+        "changelog": ([
+            "0.2.0: elastic deformation and MR bias-field augmentation (MONAI); the 2D design "
+            "kept after 5-fold cross-validation against a 3D MONAI DenseNet design, training "
+            "from scratch and the MSE survival loss (cv.json, training.cv).",
+        ] if args.task == "grade" and not args.manifest else []) + [
+            "0.1.0: first model (2D slice branches, slice and sequence attention)."],
     })
     if train_risk is not None:
         card["risk_threshold"] = float(np.median(train_risk))
@@ -462,6 +513,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="CSV: patient_id, T1/T1ce/T2/FLAIR paths, label, [time_days, event]")
     p.add_argument("--rank-hash-dir", default=None, help="write each rank's weight hash here (tests)")
     p.add_argument("--data", default=None, help="default: the task's folder in shared/data")
+    p.add_argument("--split-file", default=None,
+                   help='JSON {"train": [ids], "val": [ids], "test": [ids]} instead of the seeded split')
+    p.add_argument("--encoder", choices=["2d", "3d"], default="2d",
+                   help="grade task: 2D slice branches (served) or 3D MONAI DenseNet branches")
+    p.add_argument("--volume-size", type=int, default=64, help="3D encoder: cube edge (voxels)")
     p.add_argument("--init-from", default=None, help="checkpoint whose T1ce encoder starts every branch")
     p.add_argument("--min-epochs", type=int, default=8, help="no early stop before this epoch")
     p.add_argument("--survival", default=str(SHARED_DATA / "tcga_clinical" / "tcga_lgg_flair_seg_survival.csv"))

@@ -1,0 +1,173 @@
+"""Cross-validation of the designs (training.cv) and the 3D branch it compares."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from lifelines.utils import concordance_index
+from sklearn.metrics import roc_auc_score
+
+from conftest import SHARED, needs_shared
+from model.checkpoint import DEFAULT_CHECKPOINT
+from model.network import MultiSequenceNet, NetConfig
+from model.preprocess import slices_to_cube
+
+
+def test_folds_are_patient_disjoint_and_cover_every_patient_once():
+    from training.cv import make_folds
+
+    ids = [f"P{i:02d}" for i in range(40)]
+    labels = [int(i % 3 == 0) for i in range(40)]  # 14 positives
+    folds = make_folds(ids, labels, 5, seed=0)
+    tests = [p for f in folds for p in f["test"]]
+    assert sorted(tests) == ids  # each patient tested exactly once
+    for f in folds:
+        tr, va, te = set(f["train"]), set(f["val"]), set(f["test"])
+        assert not (tr & va or tr & te or va & te)
+        assert tr | va | te == set(ids)
+        # stratified: 14 positives over 5 folds -> 2 or 3 per test fold
+        assert sum(labels[ids.index(p)] for p in te) in (2, 3)
+        assert va and all(labels[ids.index(p)] in (0, 1) for p in va)
+    assert make_folds(ids, labels, 5, seed=0) == folds  # seeded
+
+
+def test_variant_arguments_change_one_thing_each():
+    from training.cv import variant_argv
+
+    base = ["--task", "grade", "--init-from", "ck/type", "--lr", "5e-4", "--attn-sup", "0.5",
+            "--out", "ck/grade"]
+    assert variant_argv(base, "2d") == base[:-2]
+    assert variant_argv(base, "2d_scratch") == ["--task", "grade", "--lr", "5e-4", "--attn-sup", "0.5"]
+    assert variant_argv(base, "2d_mse")[-2:] == ["--survival-loss", "mse"]
+    assert variant_argv(base, "3d") == ["--task", "grade", "--lr", "5e-4", "--encoder", "3d"]
+
+
+def _rows(prob, fold, y, t, e, risk):
+    return [{"patient_id": f"P{i:02d}", "fold": f, "label": int(a), "prob": float(p),
+             "risk": float(r), "time_days": float(tt), "event": int(ee)}
+            for i, (p, f, a, tt, ee, r) in enumerate(zip(prob, fold, y, t, e, risk))]
+
+
+def test_summary_matches_sklearn_and_lifelines_per_fold_and_pooled():
+    from training.cv import summarise
+
+    rng = np.random.default_rng(3)
+    n = 30
+    y = np.array([0, 1] * 15)
+    fold = np.repeat(np.arange(3), 10)
+    t = rng.uniform(100, 3000, n)
+    e = rng.integers(0, 2, n)
+    p_ref = np.clip(0.5 + 0.3 * (2 * y - 1) + rng.normal(0, 0.25, n), 0.01, 0.99)
+    p_bad = 1 - p_ref  # the reversed score: AUC 1 - AUC(ref) in every fold
+    r_ref = rng.normal(size=n)
+    oof = {"2d": _rows(p_ref, fold, y, t, e, r_ref), "3d": _rows(p_bad, fold, y, t, e, -r_ref)}
+    s = summarise(oof, n_folds=3, n_boot=200)
+    aucs = [roc_auc_score(y[fold == k], p_ref[fold == k]) for k in range(3)]
+    assert s["2d"]["mean"]["roc_auc"] == pytest.approx(np.mean(aucs))
+    assert s["2d"]["sd"]["roc_auc"] == pytest.approx(np.std(aucs, ddof=1))
+    assert s["3d"]["mean"]["roc_auc"] == pytest.approx(1 - np.mean(aucs))
+    assert s["2d"]["pooled"]["roc_auc"] == pytest.approx(roc_auc_score(y, p_ref))
+    c = concordance_index(t, -r_ref, e)
+    assert s["2d"]["pooled"]["c_index"] == pytest.approx(c)
+    assert s["3d"]["pooled"]["c_index"] == pytest.approx(1 - c, abs=1e-9)
+    d = s["3d"]["minus_reference"]["roc_auc"]
+    assert d["difference"] == pytest.approx(1 - 2 * roc_auc_score(y, p_ref))
+    assert d["ci95"][0] <= d["difference"] <= d["ci95"][1] < 0
+    acc = [np.mean((p_ref[fold == k] > 0.5) == y[fold == k]) for k in range(3)]
+    assert s["2d"]["mean"]["accuracy"] == pytest.approx(np.mean(acc))
+    assert np.sum(s["2d"]["pooled"]["confusion_matrix"]) == n
+
+
+def test_three_d_network_uses_one_cube_per_sequence_and_masks_absent_ones():
+    cfg = NetConfig(encoder="3d", volume_size=32, dropout=0.0, densenet=[8, 8, 1, 1, 1, 1])
+    net = MultiSequenceNet(cfg).eval()
+    x = torch.randn(2, 3, 32, 32, 32)
+    present = torch.tensor([[True, False, True], [False, True, False]])
+    with torch.no_grad():
+        out = net(x, present)
+        x2 = x.clone()
+        x2[0, 1] = torch.randn(32, 32, 32)  # absent: must not matter
+        out2 = net(x2, present)
+    assert out["logits"].shape == (2, 2) and out["risk"].shape == (2,)
+    assert out["slice_weights"].shape == (2, 3, 1)
+    assert torch.allclose(out["slice_weights"], torch.ones(2, 3, 1))
+    assert torch.allclose(out["sequence_weights"].sum(1), torch.ones(2))
+    assert float(out["sequence_weights"][1, 1]) == pytest.approx(1.0)
+    assert torch.allclose(out2["logits"], out["logits"])
+    with pytest.raises(ValueError, match="encoder"):
+        MultiSequenceNet(NetConfig(encoder="4d"))
+
+
+def test_slices_to_cube_keeps_the_stack_order_and_range():
+    z = torch.linspace(0, 1, 40)[:, None, None].expand(40, 128, 128).to(torch.float16)
+    cube = slices_to_cube(z, 16)
+    assert cube.shape == (16, 16, 16) and cube.dtype == torch.float32
+    prof = cube[:, 8, 8]
+    assert torch.all(prof[1:] > prof[:-1])  # inferior-to-superior order kept
+    assert float(prof.min()) >= 0 and float(prof.max()) <= 1
+    assert torch.allclose(cube[5], torch.full((16, 16), float(cube[5, 0, 0])), atol=1e-6)
+    with pytest.raises(ValueError):
+        slices_to_cube(torch.zeros(0, 8, 8))
+
+
+@pytest.mark.parametrize("encoder,shape", [("2d", (12, 64, 64)), ("3d", (1, 24, 24, 24))])
+def test_augmentation_keeps_shape_and_is_seeded(encoder, shape):
+    from training.train import augmentation
+
+    x = torch.rand(*shape)
+    a = [augmentation(7, encoder) for _ in range(2)]
+    outs = [[torch.as_tensor(aug(x.clone())) for _ in range(4)] for aug in a]
+    for o1, o2 in zip(*outs):
+        assert o1.shape == x.shape
+        assert torch.allclose(o1, o2)
+    assert any(not torch.allclose(o, x) for o in outs[0])
+
+
+@needs_shared(SHARED / "tcga_lgg_flair_seg")
+def test_cross_validation_end_to_end_on_real_patients(tmp_path):
+    """Two folds of the 2D and 3D designs for one step each, on 16 real development patients:
+    every patient gets exactly one out-of-fold prediction per design and the summary's pooled
+    AUC is the one scikit-learn computes from those predictions."""
+    from model.predictor import Predictor
+    from model.errors import CheckpointError
+    from training.cv import main
+
+    out = tmp_path / "cv.json"
+    assert main(["--max-patients", "16", "--folds", "2", "--variants", "2d", "3d",
+                 "--work", str(tmp_path / "work"), "--out", str(out), "--n-boot", "20",
+                 "--threads", "2", "--train-args",
+                 "--max-steps 1 --epochs 1 --batch-size 4 --slices 4"]) == 0
+    res = json.loads(out.read_text())
+    folds = json.loads((tmp_path / "work" / "folds.json").read_text())
+    dev = sorted(p for f in folds for p in f["test"])
+    assert len(dev) == 16 and len(set(dev)) == 16
+    for v in ("2d", "3d"):
+        rows = [r for i in range(2) for r in
+                csv.DictReader(open(tmp_path / "work" / v / f"fold{i}" / "oof.csv"))]
+        assert sorted(r["patient_id"] for r in rows) == dev
+        y = np.array([int(r["label"]) for r in rows])
+        p = np.array([float(r["prob"]) for r in rows])
+        assert res["variants"][v]["pooled"]["roc_auc"] == pytest.approx(roc_auc_score(y, p))
+        assert res["variants"][v]["folds_done"] == [0, 1]
+    assert "minus_reference" in res["variants"]["3d"]
+    assert res["variants"]["majority"]["mean"]["roc_auc"] == pytest.approx(0.5)
+    # the shipped checkpoint's test patients are never in a fold
+    card = json.loads((DEFAULT_CHECKPOINT / "model_card.json").read_text())
+    assert not set(dev) & set(card["training_data"]["split"]["test"])
+    with pytest.raises(CheckpointError, match="2D"):
+        Predictor(tmp_path / "work" / "3d" / "fold0" / "checkpoint")
+
+
+@pytest.mark.parametrize("auc,warn", [([0.39, 0.26, 0.53], True), ([0.70, 0.50, 0.85], True),
+                                      ([0.80, 0.66, 0.91], False), (None, False)])
+def test_evidence_warning_follows_the_cross_validated_ci(auc, warn):
+    from model.checkpoint import evidence_warning
+
+    card = {"cross_validation": {"n_patients": 70, "n_folds": 5, "shipped_pooled_roc_auc": auc}}
+    msg = evidence_warning(card)
+    assert (msg is not None) == warn
+    if warn:
+        assert f"{auc[0]:.2f}" in msg and f"{auc[1]:.2f}-{auc[2]:.2f}" in msg and "70 patients" in msg
+    assert evidence_warning({}) is None
