@@ -45,7 +45,7 @@ def test_variant_arguments_change_one_thing_each():
 
 
 def _rows(prob, fold, y, t, e, risk):
-    return [{"patient_id": f"P{i:02d}", "fold": f, "label": int(a), "prob": float(p),
+    return [{"patient_id": f"P{i:02d}", "fold": f, "label": int(a), "prob_0": 1 - float(p), "prob_1": float(p),
              "risk": float(r), "time_days": float(tt), "event": int(ee)}
             for i, (p, f, a, tt, ee, r) in enumerate(zip(prob, fold, y, t, e, risk))]
 
@@ -148,7 +148,7 @@ def test_cross_validation_end_to_end_on_real_patients(tmp_path):
                 csv.DictReader(open(tmp_path / "work" / v / f"fold{i}" / "oof.csv"))]
         assert sorted(r["patient_id"] for r in rows) == dev
         y = np.array([int(r["label"]) for r in rows])
-        p = np.array([float(r["prob"]) for r in rows])
+        p = np.array([float(r["prob_1"]) for r in rows])
         assert res["variants"][v]["pooled"]["roc_auc"] == pytest.approx(roc_auc_score(y, p))
         assert res["variants"][v]["folds_done"] == [0, 1]
     assert "minus_reference" in res["variants"]["3d"]
@@ -171,3 +171,26 @@ def test_evidence_warning_follows_the_cross_validated_ci(auc, warn):
     if warn:
         assert f"{auc[0]:.2f}" in msg and f"{auc[1]:.2f}-{auc[2]:.2f}" in msg and "70 patients" in msg
     assert evidence_warning({}) is None
+
+
+def test_committed_cross_validation_matches_its_predictions():
+    """cv.json's pooled numbers are recomputed from the committed out-of-fold predictions with
+    scikit-learn and lifelines; every design covers the same development patients once, and
+    none of the served checkpoint's test patients."""
+    import pandas as pd
+
+    cv = json.loads((DEFAULT_CHECKPOINT / "cv.json").read_text())
+    pred = pd.read_csv(DEFAULT_CHECKPOINT / "cv_predictions.csv", dtype={"patient_id": str})
+    card = json.loads((DEFAULT_CHECKPOINT / "model_card.json").read_text())
+    dev = set(card["training_data"]["split"]["train"]) | set(card["training_data"]["split"]["val"])
+    assert set(pred["design"]) == set(cv["variants"])
+    for design, g in pred.groupby("design"):
+        assert sorted(g["patient_id"]) == sorted(dev)
+        v = cv["variants"][design]
+        assert v["pooled"]["roc_auc"] == pytest.approx(roc_auc_score(g["label"], g["prob_1"]))
+        c = concordance_index(g["time_days"], -g["risk"], g["event"])
+        assert v["pooled"]["c_index"] == pytest.approx(c)
+        folds = [roc_auc_score(f["label"], f["prob_1"]) for _, f in g.groupby("fold")]
+        assert v["mean"]["roc_auc"] == pytest.approx(np.mean(folds))
+    assert card["cross_validation"]["shipped_pooled_roc_auc"][0] == pytest.approx(
+        cv["variants"]["2d"]["pooled"]["roc_auc"])

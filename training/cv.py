@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         "variants": summary,
     }
     return _write(result, Path(args.out) if args.out else ck / "cv.json",
-                  None if args.out else ck)
+                  None if args.out else ck, oof)
 
 
 def _finished(work: Path, n_folds: int) -> dict[str, list[dict]]:
@@ -423,13 +423,22 @@ def _main_type(args) -> int:
                    f"slices); pooled percentile bootstrap 95% CI ({args.n_boot} resamples)."),
         "decision": "One design (the type task has only T1ce slices); reported, not compared.",
         "variants": summary,
-    }, Path(args.out) if args.out else ck / "cv.json", None if args.out else ck)
+    }, Path(args.out) if args.out else ck / "cv.json", None if args.out else ck, oof)
 
 
-def _write(result: dict, out: Path, checkpoint: Path | None = None) -> int:
-    """Write the summary; with ``checkpoint``, also its headline into that model card (the
-    weights and their sha256 are untouched)."""
+def _write(result: dict, out: Path, checkpoint: Path | None = None,
+           oof: dict[str, list[dict]] | None = None) -> int:
+    """Write the summary (and the out-of-fold predictions behind it, ``<out>_predictions.csv``,
+    one row per design and patient); with ``checkpoint``, also its headline into that model
+    card (the weights and their sha256 are untouched)."""
     out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    if oof:
+        rows = [{"design": d, **r} for d, rs in oof.items() for r in sorted(rs, key=lambda r: r["patient_id"])]
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+        with open(out.with_name(out.stem + "_predictions.csv"), "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=fields)
+            w.writeheader()
+            w.writerows(rows)
     if checkpoint is not None:
         card_path = checkpoint / "model_card.json"
         card = json.loads(card_path.read_text())
