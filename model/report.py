@@ -437,29 +437,34 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
     td = card.get("training_data", {})
     npat = td.get("n_patients")
     npat_txt = ", ".join(f"{k} {v}" for k, v in npat.items()) if isinstance(npat, dict) else str(npat)
-    lines = [f"Task: {card.get('task', '')}",
-             f"Training data: {td.get('dataset', '')} (patients: {npat_txt})",
-             f"Intended use: {card.get('intended_use', '')}"]
+    # Most important first: when the page is full, the lines dropped are the least important.
+    lines = [(f"Task: {card.get('task', '')}", "")]
+    evidence = evidence_warning(card)
+    if evidence:
+        lines.append((evidence, "B"))
+    lines += [(f"Limitation: {lim}", "") for lim in card.get("limitations", [])[:4]]
+    lines.append((f"Intended use: {card.get('intended_use', '')}", ""))
     for split in ("test", "val"):
         m = card.get("metrics", {}).get(split)
         if m:
             ci = m.get("roc_auc_ci95") or [float("nan")] * 2
-            lines.append(f"Metrics ({split}, {m.get('n_patients')} patients): accuracy "
-                         f"{m.get('accuracy', float('nan')):.2f}, ROC AUC {m.get('roc_auc', float('nan')):.2f} "
-                         f"[{ci[0]:.2f}-{ci[1]:.2f}], C-index {m.get('c_index', float('nan')):.2f}")
+            lines.append((f"Metrics ({split}, {m.get('n_patients')} patients): accuracy "
+                          f"{m.get('accuracy', float('nan')):.2f}, ROC AUC {m.get('roc_auc', float('nan')):.2f} "
+                          f"[{ci[0]:.2f}-{ci[1]:.2f}], C-index {m.get('c_index', float('nan')):.2f}", ""))
     ev = attribution_eval_summary(checkpoint_dir)
     if ev:
-        cut = ev.find(" Maps ")
-        lines += [ev[:cut], ev[cut + 1:]] if cut > 0 else [ev]
-    evidence = evidence_warning(card)
-    if evidence:
-        lines.append(evidence)
-    lines += [f"Limitation: {lim}" for lim in card.get("limitations", [])[:4]]
-    for line in lines:
-        if y > _PAGE_H - _M - 12:
+        lines.append((ev, ""))
+    lines.append((f"Training data: {td.get('dataset', '')} (patients: {npat_txt})", ""))
+    for line, style in lines:
+        # Wrapped, never cut: a shortened warning or limitation could change its meaning.
+        pdf.set_font("Helvetica", style, 6.8)
+        wrapped = pdf.multi_cell(W, 3.1, _t(line), dry_run=True, output="LINES")
+        if y + 3.1 * len(wrapped) > _PAGE_H - _M - 8:
             break
-        _text(pdf, _M, y, line, size=6.8, limit=150)
-        y += 3.5
+        for part in wrapped:
+            _text(pdf, _M, y, part, size=6.8, style=style)
+            y += 3.1
+        y += 0.5
 
     # Footer notice
     pdf.set_fill_color(255, 235, 230)

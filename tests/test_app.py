@@ -123,9 +123,15 @@ def test_model_page_shows_the_cross_validated_design_comparison(app):
     app.run()
     assert not app.exception
     tables = [d.value for d in app.dataframe]
-    table = next(t for t in tables if "AUC (mean ± sd)" in t.columns)
-    assert list(table["design"]) == list(cv["variants"])
+    table = next(t for t in tables if "AUC (mean ± sd of folds)" in t.columns)
+    assert list(table["id"]) == list(cv["variants"])
     v = cv["variants"]["2d"]
-    assert table.loc[table["design"] == "2d", "AUC (mean ± sd)"].item() == \
+    assert table.loc[table["id"] == "2d", "AUC (mean ± sd of folds)"].item() == \
         f"{v['mean']['roc_auc']:.2f} ± {v['sd']['roc_auc']:.2f}"
+    lo, hi = v["pooled"]["roc_auc_ci95"]
+    assert table.loc[table["id"] == "2d", "pooled AUC [95% CI]"].item() == \
+        f"{v['pooled']['roc_auc']:.2f} [{lo:.2f}, {hi:.2f}]"
+    assert table.loc[table["id"] == "majority", "pooled AUC [95% CI]"].item() == "n/a"
     assert any(cv["decision"] in m.value for m in app.markdown)
+    # The served design did not beat chance in CV: the page says so in plain words.
+    assert (lo <= 0.5) == any("Not shown to beat chance" in w.value for w in app.warning)

@@ -187,10 +187,36 @@ def test_committed_cross_validation_matches_its_predictions():
     for design, g in pred.groupby("design"):
         assert sorted(g["patient_id"]) == sorted(dev)
         v = cv["variants"][design]
+        folds = [roc_auc_score(f["label"], f["prob_1"]) for _, f in g.groupby("fold")]
+        assert v["mean"]["roc_auc"] == pytest.approx(np.mean(folds))
+        if design == "majority":  # constant per fold: pooling would rank patients by fold
+            assert v["pooled"]["roc_auc"] is None and v["pooled"]["c_index"] is None
+            continue
         assert v["pooled"]["roc_auc"] == pytest.approx(roc_auc_score(g["label"], g["prob_1"]))
         c = concordance_index(g["time_days"], -g["risk"], g["event"])
         assert v["pooled"]["c_index"] == pytest.approx(c)
-        folds = [roc_auc_score(f["label"], f["prob_1"]) for _, f in g.groupby("fold")]
-        assert v["mean"]["roc_auc"] == pytest.approx(np.mean(folds))
     assert card["cross_validation"]["shipped_pooled_roc_auc"][0] == pytest.approx(
         cv["variants"]["2d"]["pooled"]["roc_auc"])
+
+
+def test_committed_type_cross_validation_matches_its_predictions():
+    """The type model's CV on figshare's published folds: macro one-vs-rest AUC and accuracy
+    recomputed with scikit-learn from the committed predictions; folds are the published ones."""
+    import pandas as pd
+    from sklearn.metrics import accuracy_score
+
+    ck = DEFAULT_CHECKPOINT.parent / "type_figshare"
+    cv = json.loads((ck / "cv.json").read_text())
+    pred = pd.read_csv(ck / "cv_predictions.csv", dtype={"patient_id": str})
+    g = pred[pred["design"] == "2d"]
+    prob = g[["prob_0", "prob_1", "prob_2"]].to_numpy()
+    v = cv["variants"]["2d"]
+    assert v["pooled"]["roc_auc"] == pytest.approx(
+        roc_auc_score(g["label"], prob, multi_class="ovr", average="macro"))
+    assert v["pooled"]["accuracy"] == pytest.approx(accuracy_score(g["label"], prob.argmax(1)))
+    assert g["patient_id"].is_unique and len(g) == cv["patients"]["n"]
+    labels = SHARED / "figshare_cheng" / "labels.csv"
+    if labels.exists():
+        published = pd.read_csv(labels, dtype={"patient_id": str}).drop_duplicates("patient_id")
+        fold_of = dict(zip(published["patient_id"], published["source_cv_fold"] - 1))
+        assert all(fold_of[p] == f for p, f in zip(g["patient_id"], g["fold"]))

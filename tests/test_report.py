@@ -97,3 +97,27 @@ def test_uncertainty():
     u = uncertainty({"a": 0.99, "b": 0.01})
     assert u["entropy"] < 0.1 and u["margin"] == pytest.approx(0.98)
     assert NOTICE.startswith("Research use only")
+
+
+def _shown_text(pdf: bytes) -> str:
+    """The strings the page shows (``(...) Tj`` operators), unescaped and joined by spaces."""
+    text = _pdf_text(pdf)
+    shown = re.findall(r"\(((?:\\.|[^\\)])*)\)\s*Tj", text)
+    return " ".join(re.sub(r"\\(.)", r"\1", s) for s in shown)
+
+
+def test_report_carries_the_whole_evidence_warning_and_limitations(predictor, demo_study):
+    """Long card lines are wrapped, not cut: the cross-validation warning and every limitation
+    appear word for word (a shortened safety sentence can change its meaning)."""
+    from model.checkpoint import evidence_warning
+    from model.report import _t
+
+    card = dict(predictor.card)
+    card["cross_validation"] = {"n_patients": 70, "n_folds": 5,
+                                "shipped_pooled_roc_auc": [0.39, 0.26, 0.53]}
+    pdf = build_report(demo_study, predictor.predict(demo_study), card,
+                       checkpoint_dir=predictor.checkpoint_dir)
+    assert _n_pages(pdf) == 1
+    shown = " ".join(_shown_text(pdf).split())
+    for sentence in [evidence_warning(card)] + [f"Limitation: {x}" for x in card["limitations"][:4]]:
+        assert " ".join(_t(sentence).split()) in shown, sentence[:60]

@@ -3,6 +3,7 @@
     python -m training.cv                        # all variants, all folds, then the summary
     python -m training.cv --only 2d:0 3d:0       # some runs (resumable; run two in parallel)
     python -m training.cv --summarise            # only rebuild cv.json from finished runs
+    python -m training.cv --task type            # the type model on figshare's published folds
 
 Patients: the shipped checkpoint's development patients (its train + validation split, 70 of
 TCGA-LGG); its 18 test patients are never used here, so the card's held-out numbers stay
@@ -11,14 +12,17 @@ held out and no design choice sees them. The development patients are split by
 remaining patients (stratified) are set aside as validation for early stopping and the
 temperature, the rest train. Every variant and baseline sees the same folds.
 
-Variants (each the shipped command with one change; see :data:`VARIANTS`):
+Variants (the shipped command with the changes listed in :data:`VARIANTS`):
 
 * ``2d``: the shipped design: 2D slice branches pretrained on our figshare tumour-type task,
   slice attention supervised by the masks, Cox partial likelihood;
 * ``2d_scratch``: the same from random initialisation (the transfer-learning gain);
-* ``2d_mse``: the paper's MSE on log survival time instead of the Cox term (compared by C-index);
+* ``2d_mse``: the survival term of the 2025 multi-modal paper TumorBoard follows (MSE on log
+  survival time) instead of the Cox term (compared by C-index);
 * ``3d``: a 3D MONAI ``DenseNet`` per sequence branch on the 64³ foreground cube, same
-  sequence fusion and heads, from scratch (no 3D pretraining exists here).
+  sequence fusion and heads. Necessarily also from scratch (the pretrained encoder is 2D) and
+  without the mask supervision of slice attention (a cube has no slices): it compares the
+  3D design as it can be trained here, not the encoder alone.
 
 Baselines in the same folds: majority class, and logistic regression on mask features
 (:func:`training.baselines.tumour_features`), fitted on each fold's train + validation patients.
@@ -26,15 +30,22 @@ Baselines in the same folds: majority class, and logistic regression on mask fea
 Reported per variant: mean ± s.d. over the 5 folds of accuracy, macro precision/recall/F1, ROC
 AUC, ECE and Harrell's C; the pooled out-of-fold predictions with percentile-bootstrap 95% CIs
 (1000 resamples over patients) and their confusion matrix; differences to ``2d`` as paired
-bootstrap CIs over the pooled patients and as per-fold mean ± s.d.
+bootstrap CIs over the pooled patients and as per-fold mean ± s.d. A predictor that is constant
+within each fold (the majority class) has no pooled AUC or C-index: pooling the folds' different
+constants would rank patients by fold, an artefact of stratified splitting (Parker et al., BMC
+Bioinformatics 2007;8:326), which also pulls the pooled AUC of uninformative models below 0.5.
 
 Decision rule, fixed before the runs: the served design changes only if an alternative's
 pooled AUC (C-index for the loss) beats the shipped one with a paired 95% CI that excludes 0;
 otherwise the shipped 2D design stays (its maps are computed in slice space and mapped back to
 the study, which the app is built on).
 
-Writes ``cv.json`` next to the shipped checkpoint (the Model page shows it); per-run
-checkpoints and out-of-fold predictions stay under ``--work``.
+Writes, next to the shipped checkpoint: ``cv.json`` (the Model page shows it),
+``cv_predictions.csv`` (the out-of-fold predictions behind it) and a ``cross_validation`` block
+in ``model_card.json`` (the Prediction page and the PDF read its warning; weights and sha256
+untouched). ``--out`` writes the summary elsewhere and leaves the checkpoint alone. Per-run
+checkpoints stay under ``--work`` (default ``/tmp/tumorboard_cv``; keep it to resume or
+re-summarise). ``--summarise`` refuses (exit 2) when the shipped design's runs are not all there.
 """
 
 from __future__ import annotations
@@ -248,6 +259,11 @@ def summarise(oof: dict[str, list[dict]], n_folds: int, n_boot: int = 1000,
                                     [f[x] for f in per_fold]) for x in METRICS}
         pooled = classification_report(y, prob, classes, t, e, risk, n_boot=n_boot)
         entry["pooled"] = {k: v for k, v in pooled.items() if k != "labels"}
+        constant = all(np.ptp(prob[fold == k], axis=0).max() == 0 for k in done)
+        if constant:
+            for k in ("roc_auc", "roc_auc_ci95", "c_index", "c_index_ci95"):
+                entry["pooled"][k] = None
+            entry["note"] = "constant within each fold: no pooled ranking metric (AUC, C-index)"
         result[name] = entry
         order[name] = (rows, y, prob, risk, t, e, fold)
     ref = order.get(REFERENCE)
@@ -255,52 +271,71 @@ def summarise(oof: dict[str, list[dict]], n_folds: int, n_boot: int = 1000,
         _, y0, p0, r0, t0, e0, _ = ref
         ids0 = [r["patient_id"] for r in ref[0]]
         for name, (rows, y, prob, risk, t, e, fold) in order.items():
-            if name == REFERENCE or len(result[name]["folds_done"]) != n_folds:
+            if (name == REFERENCE or len(result[name]["folds_done"]) != n_folds
+                    or "note" in result[name]):
                 continue
             assert [r["patient_id"] for r in rows] == ids0, "variants must cover the same patients"
             result[name]["minus_reference"] = {
                 "roc_auc": paired_diff(roc_auc, (y, prob), (y0, p0), n_boot),
                 "c_index": paired_diff(harrell_c, (t, e, risk), (t0, e0, r0), n_boot),
-                "roc_auc_per_fold_mean": float(np.mean(
-                    [a["roc_auc"] - b["roc_auc"] for a, b in
-                     zip(result[name]["per_fold"], result[REFERENCE]["per_fold"])])),
-                "c_index_per_fold_mean": _nan_stat(np.mean, [
-                    a["c_index"] - b["c_index"] for a, b in
-                    zip(result[name]["per_fold"], result[REFERENCE]["per_fold"])]),
             }
+            for k in ("roc_auc", "c_index"):
+                d = [a[k] - b[k] for a, b in zip(result[name]["per_fold"],
+                                                 result[REFERENCE]["per_fold"])]
+                result[name]["minus_reference"][f"{k}_per_fold_mean"] = _nan_stat(np.mean, d)
+                result[name]["minus_reference"][f"{k}_per_fold_sd"] = _nan_stat(
+                    lambda v: np.std(v, ddof=1) if len(v) > 1 else np.nan, d)
     return result
 
 
 def decide(summary: dict) -> str:
-    """Apply the module's decision rule to a :func:`summarise` result; a sentence."""
-    lines = []
-    for name, crit in (("3d", "roc_auc"), ("2d_scratch", "roc_auc"), ("2d_mse", "c_index")):
+    """Apply the module's decision rule to a :func:`summarise` result: a plain headline, then
+    one sentence per comparison (image designs and the mask-feature baseline)."""
+    ref = summary[REFERENCE]["pooled"]
+    lo = ref["roc_auc_ci95"][0]
+    lines = [f"Served design: pooled AUC {ref['roc_auc']:.2f} [{lo:.2f}, {ref['roc_auc_ci95'][1]:.2f}]"
+             + (" - not shown to beat chance (0.50)." if lo <= 0.5 else ".")]
+    for name, crit in (("3d", "roc_auc"), ("2d_scratch", "roc_auc"), ("2d_mse", "c_index"),
+                       ("logistic_mask_features", "roc_auc")):
         d = summary.get(name, {}).get("minus_reference", {}).get(crit)
         if d is None:
             lines.append(f"{name}: not run on all folds.")
             continue
         better = d["ci95"][0] > 0
-        lines.append(f"{name} minus {REFERENCE} pooled {crit} {d['difference']:+.3f} "
-                     f"[{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]: "
-                     + ("better, with a CI excluding 0." if better
-                        else "not shown better; the shipped design stays."))
+        verdict = ("better, with a CI excluding 0" if better else "not shown better")
+        if name == "logistic_mask_features":
+            verdict += (" (it needs expert tumour masks, which the app does not have, so it "
+                        "cannot be served)") if better else ""
+        elif better:
+            verdict += ": the served design should change"
+        lines.append(f"{name} minus {REFERENCE}, pooled {crit.replace('roc_auc', 'AUC').replace('c_index', 'C-index')} "
+                     f"{d['difference']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]: {verdict}.")
+    if not any("served design should change" in x for x in lines):
+        lines.append(f"By the rule fixed before the runs the {REFERENCE} design stays.")
     return " ".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.cv")
+    p = argparse.ArgumentParser(
+        prog="python -m training.cv", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n\n")[0], epilog="\n\n".join(__doc__.split("\n\n")[1:3]))
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
-                   help="shipped checkpoint: its command and development patients")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--folds", type=int, default=5)
+                   help="shipped checkpoint: its command and development patients (with --task "
+                        "type: model/checkpoints/type_figshare)")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                   help="designs to run (grade task only)")
+    p.add_argument("--folds", type=int, default=5, help="number of folds (grade task; type uses "
+                   "the 5 published folds)")
     p.add_argument("--only", nargs="+", default=None, metavar="VARIANT:FOLD",
-                   help="run just these (variant:fold) and skip the summary")
+                   help="run just these (variant:fold, e.g. 3d:2; with --task type only the fold "
+                        "counts) and skip the summary")
     p.add_argument("--summarise", action="store_true", help="only summarise finished runs")
-    p.add_argument("--work", default="/tmp/tumorboard_cv")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--work", default="/tmp/tumorboard_cv",
+                   help="per-run checkpoints and predictions (resumable)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per run (0: default)")
     p.add_argument("--max-patients", type=int, default=0, help="first N patients only (tests)")
-    p.add_argument("--n-boot", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--seed", type=int, default=0, help="fold and validation split seed")
     p.add_argument("--out", default=None, help="summary JSON (default: <checkpoint>/cv.json)")
     p.add_argument("--train-args", default="", help="extra training arguments (tests)")
     p.add_argument("--task", choices=["grade", "type"], default="grade",
@@ -319,14 +354,14 @@ def main(argv: list[str] | None = None) -> int:
     data = SHARED_DATA / "tcga_lgg_flair_seg"
     survival = SHARED_DATA / "tcga_clinical" / "tcga_lgg_flair_seg_survival.csv"
     work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
 
     from training.data import load_tcga_labels
     lab = load_tcga_labels(data, survival).loc[dev]
     folds = make_folds(dev, lab["label"].tolist(), args.folds, args.seed)
-    (work / "folds.json").write_text(json.dumps(folds, indent=1))
 
     if not args.summarise:
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "folds.json").write_text(json.dumps(folds, indent=1))
         todo = ([tuple(x.split(":")) for x in args.only] if args.only
                 else [(v, str(i)) for v in args.variants for i in range(args.folds)])
         cases = load_tcga_cases(data, survival, dev)
@@ -338,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
     oof = _finished(work, args.folds)
+    if _incomplete(oof, args.folds, work):
+        return 2
     oof.update(baseline_oof(folds, data, lab["label"].to_dict(), lab["time_days"].to_dict(),
                             lab["event"].to_dict()))
     summary = _with_runs(summarise(oof, args.folds, args.n_boot), work, args.folds)
@@ -355,6 +392,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     return _write(result, Path(args.out) if args.out else ck / "cv.json",
                   None if args.out else ck, oof)
+
+
+def _incomplete(oof: dict, n_folds: int, work: Path) -> bool:
+    """True (and says why on stderr) when the shipped design lacks a fold: nothing is written."""
+    import sys
+
+    done = sorted({int(r["fold"]) for r in oof.get(REFERENCE, [])})
+    if done != list(range(n_folds)):
+        print(f"error: no summary: the {REFERENCE} design has finished folds {done or 'none'} of "
+              f"{n_folds} in {work}; run them first (see --only).", file=sys.stderr)
+        return True
+    return False
 
 
 def _finished(work: Path, n_folds: int) -> dict[str, list[dict]]:
@@ -392,9 +441,9 @@ def _main_type(args) -> int:
     ids, y = lab["patient_id"].tolist(), (lab["label"] - 1).tolist()
     folds = make_folds(ids, y, 5, args.seed, assignment=(lab["source_cv_fold"] - 1).tolist())
     work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "folds.json").write_text(json.dumps(folds, indent=1))
     if not args.summarise:
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "folds.json").write_text(json.dumps(folds, indent=1))
         cases = load_figshare_cases(data, ids)
         for i in ([int(x.split(":")[1]) for x in args.only] if args.only else range(5)):
             print(f"== type fold {i}", flush=True)
@@ -402,6 +451,8 @@ def _main_type(args) -> int:
         if args.only:
             return 0
     oof = {k: v for k, v in _finished(work, 5).items() if k == "2d"}
+    if _incomplete(oof, 5, work):
+        return 2
     labels = dict(zip(ids, y))
     oof["majority"] = []
     for i, f in enumerate(folds):
