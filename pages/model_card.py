@@ -46,34 +46,32 @@ else:
         d = v.get("minus_reference", {}).get(k)
         return "" if not d else f"{d['difference']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
 
-    names = {"2d": "2D slices, pretrained (served)", "2d_scratch": "2D slices, from scratch",
-             "2d_mse": "2D slices, MSE survival loss", "3d": "3D DenseNet per sequence",
-             "majority": "Baseline: majority class",
-             "logistic_mask_features": "Baseline: logistic regression on tumour-mask features"}
-    rows = [{"design": names.get(name, name),
+    rows = [{"design": v.get("name", name),
              "pooled AUC [95% CI]": _ci(v, "roc_auc"), "AUC minus served": _diff(v, "roc_auc"),
-             "AUC (mean ± sd of folds)": _ms(v, "roc_auc"), "accuracy": _ms(v, "accuracy"),
-             "F1 (macro)": _ms(v, "f1_macro"), "C-index": _ms(v, "c_index"),
+             "AUC (mean ± sd of folds)": _ms(v, "roc_auc"), "accuracy (mean ± sd)": _ms(v, "accuracy"),
+             "F1 macro (mean ± sd)": _ms(v, "f1_macro"), "C-index (mean ± sd)": _ms(v, "c_index"),
              "pooled C [95% CI]": _ci(v, "c_index"), "C minus served": _diff(v, "c_index"),
-             "ECE": _ms(v, "ece"), "folds": len(v.get("folds_done", [])),
+             "ECE (mean ± sd)": _ms(v, "ece"), "folds": len(v.get("folds_done", [])),
              "train s/fold": (f"{sum(v['train_seconds']) / len(v['train_seconds']):.0f}"
                               if v.get("train_seconds") else ""),
-             "what": v.get("description", ""), "id": name}
+             "what": v.get("description", "") + (f" ({v['note']})" if v.get("note") else ""),
+             "id": name}
             for name, v in cv["variants"].items()]
     cv_warning = evidence_warning(card)
     if cv_warning:
         st.warning(cv_warning)
     st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
-    st.caption("ROC AUC: 0.5 is chance, 1 is perfect. 'Pooled' scores all 70 out-of-fold "
-               "predictions together (with a bootstrap 95% CI); 'mean ± sd' averages the 5 folds "
-               "of 14 patients. 'Minus served': paired difference to the served design. C-index: "
+    _pts, _folds = cv.get("patients", {}).get("n"), len(cv.get("patients", {}).get("folds", []))
+    st.caption(f"ROC AUC: 0.5 is chance, 1 is perfect. 'Pooled' scores all {_pts} out-of-fold "
+               f"predictions together (with a bootstrap 95% CI); 'mean ± sd' averages the "
+               f"{_folds} folds. 'Minus served': paired difference to the served design. C-index: "
                "how well the risk score orders survival times (0.5 chance). ECE: expected "
                "calibration error, the average gap between stated confidence and accuracy "
                "(0 is perfect). The mask-feature baseline needs expert tumour outlines, which "
                "the app does not have.")
     fig = go.Figure()
     for name, v in cv["variants"].items():
-        fig.add_trace(go.Box(y=[f["roc_auc"] for f in v.get("per_fold", [])], name=names.get(name, name),
+        fig.add_trace(go.Box(y=[f["roc_auc"] for f in v.get("per_fold", [])], name=v.get("name", name),
                              boxpoints="all", jitter=0.3, pointpos=0))
     fig.add_hline(y=0.5, line_dash="dash", line_color="gray", annotation_text="chance")
     fig.update_layout(title="ROC AUC of each fold's held-out patients", yaxis_title="ROC AUC",
@@ -81,7 +79,7 @@ else:
                       margin=dict(l=10, r=10, t=40, b=10))
     st.plotly_chart(fig, width="stretch")
     st.write(f"**Decision:** {cv.get('decision', '')}")
-    st.caption(f"{cv.get('patients', {}).get('pool', '')}, {cv.get('patients', {}).get('n')} "
+    st.caption(f"Patients: {cv.get('patients', {}).get('pool', '')}, {cv.get('patients', {}).get('n')} "
                f"patients. {cv.get('method', '')} Computed {cv.get('created')}.")
     if cv.get("shipped_command") != card.get("training", {}).get("command"):
         st.warning("The served checkpoint was trained with another command than the one this "

@@ -1,4 +1,5 @@
-"""5-fold patient-level cross-validation of the grade model's designs, next to the baselines.
+"""5-fold patient-level cross-validation of the grade model's designs next to baselines, and of
+the tumour-type model on figshare's published folds.
 
     python -m training.cv                        # all variants, all folds, then the summary
     python -m training.cv --only 2d:0 3d:0       # some runs (resumable; run two in parallel)
@@ -75,6 +76,13 @@ VARIANTS: dict[str, dict[str, list[str]]] = {
     "3d": {"drop": ["--init-from", "--attn-sup"], "add": ["--encoder", "3d"]},
 }
 REFERENCE = "2d"
+#: Names a clinician reads (Model page, decision sentence).
+NAMES = {
+    "2d": "2D slices, pretrained (served)", "2d_scratch": "2D slices, from scratch",
+    "2d_mse": "2D slices, MSE survival loss", "3d": "3D DenseNet per sequence",
+    "majority": "Baseline: majority class",
+    "logistic_mask_features": "Baseline: logistic regression on tumour-mask features",
+}
 DESCRIPTIONS = {
     "2d": "2D slice branches, transfer from figshare type task, Cox (shipped design)",
     "2d_scratch": "2D slice branches from scratch, Cox",
@@ -246,7 +254,8 @@ def summarise(oof: dict[str, list[dict]], n_folds: int, n_boot: int = 1000,
         rows = sorted(rows, key=lambda r: r["patient_id"])
         y, prob, risk, t, e, fold = _arrays(rows)
         done = sorted(set(fold.tolist()))
-        entry = {"description": DESCRIPTIONS.get(name, name), "folds_done": done,
+        entry = {"name": NAMES.get(name, name), "description": DESCRIPTIONS.get(name, name),
+                 "folds_done": done,
                  "n_patients": int(len(y))}
         per_fold = []
         for k in done:
@@ -263,7 +272,8 @@ def summarise(oof: dict[str, list[dict]], n_folds: int, n_boot: int = 1000,
         if constant:
             for k in ("roc_auc", "roc_auc_ci95", "c_index", "c_index_ci95"):
                 entry["pooled"][k] = None
-            entry["note"] = "constant within each fold: no pooled ranking metric (AUC, C-index)"
+            entry["note"] = ("constant within each fold: no pooled ranking metric (AUC, C-index); "
+                             "its per-fold AUC and C are 0.5 by definition")
         result[name] = entry
         order[name] = (rows, y, prob, risk, t, e, fold)
     ref = order.get(REFERENCE)
@@ -303,15 +313,19 @@ def decide(summary: dict) -> str:
             continue
         better = d["ci95"][0] > 0
         verdict = ("better, with a CI excluding 0" if better else "not shown better")
+        if crit == "c_index":
+            verdict += " (a survival loss, so judged by how well its risk orders survival)"
         if name == "logistic_mask_features":
             verdict += (" (it needs expert tumour masks, which the app does not have, so it "
                         "cannot be served)") if better else ""
         elif better:
             verdict += ": the served design should change"
-        lines.append(f"{name} minus {REFERENCE}, pooled {crit.replace('roc_auc', 'AUC').replace('c_index', 'C-index')} "
-                     f"{d['difference']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]: {verdict}.")
+        metric = "AUC" if crit == "roc_auc" else "C-index"
+        lines.append(f"{NAMES[name]}: pooled {metric} {d['difference']:+.2f} "
+                     f"[{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}] against the served design, "
+                     f"{verdict}.")
     if not any("served design should change" in x for x in lines):
-        lines.append(f"By the rule fixed before the runs the {REFERENCE} design stays.")
+        lines.append("By the rule fixed before the runs the served design stays.")
     return " ".join(lines)
 
 
@@ -400,7 +414,7 @@ def _incomplete(oof: dict, n_folds: int, work: Path) -> bool:
 
     done = sorted({int(r["fold"]) for r in oof.get(REFERENCE, [])})
     if done != list(range(n_folds)):
-        print(f"error: no summary: the {REFERENCE} design has finished folds {done or 'none'} of "
+        print(f"error: no summary: the served design ({REFERENCE}) has finished folds {done or 'none'} of "
               f"{n_folds} in {work}; run them first (see --only).", file=sys.stderr)
         return True
     return False
@@ -463,6 +477,7 @@ def _main_type(args) -> int:
                              **{f"prob_{j}": float(q) for j, q in enumerate(prior)}}
                             for p in f["test"]]
     summary = _with_runs(summarise(oof, 5, args.n_boot, TYPE_CLASSES), work, 5)
+    summary["2d"]["name"] = "2D T1ce slice encoder (type model)"
     summary["2d"]["description"] = "2D T1ce slice encoder, shipped type recipe (patient = mean of its slices)"
     return _write({
         "created": time.strftime("%Y-%m-%d"),
@@ -477,12 +492,25 @@ def _main_type(args) -> int:
     }, Path(args.out) if args.out else ck / "cv.json", None if args.out else ck, oof)
 
 
+def _json_safe(x):
+    """NaN/inf -> None (strict JSON), numpy scalars -> Python numbers, recursively."""
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
 def _write(result: dict, out: Path, checkpoint: Path | None = None,
            oof: dict[str, list[dict]] | None = None) -> int:
     """Write the summary (and the out-of-fold predictions behind it, ``<out>_predictions.csv``,
     one row per design and patient); with ``checkpoint``, also its headline into that model
     card (the weights and their sha256 are untouched)."""
-    out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    out.write_text(json.dumps(_json_safe(result), indent=1) + "\n")
     if oof:
         rows = [{"design": d, **r} for d, rs in oof.items() for r in sorted(rs, key=lambda r: r["patient_id"])]
         fields = list(dict.fromkeys(k for r in rows for k in r))
@@ -503,7 +531,7 @@ def _write(result: dict, out: Path, checkpoint: Path | None = None,
                                                                     "f1_macro", "c_index")}
                         for v, s in result["variants"].items()},
         }
-        card_path.write_text(json.dumps(card, indent=2, default=float) + "\n")
+        card_path.write_text(json.dumps(_json_safe(card), indent=2) + "\n")
     print(result["decision"])
     for v, s in result["variants"].items():
         m, sd = s["mean"], s["sd"]
