@@ -24,11 +24,11 @@ def _encode(rgb: np.ndarray) -> bytes:
 
 
 def bench_slice_change(study, overlay: np.ndarray | None = None, repeats: int = 30) -> dict:
-    from model.render import auto_window, render
+    from model.render import IntensityStats, render
 
     seq = "FLAIR" if "FLAIR" in study.volumes else study.sequences[0]
     vol = study.volumes[seq]
-    level, width = auto_window(vol.data)
+    level, width = IntensityStats.of(vol.data).preset("Auto (0.5-99.5 %)")
     n = vol.shape[2]
     idx = iter(range(10**9))
 

@@ -145,27 +145,23 @@ def _occlusion(net, x, present, target, progress, window=None, stride=None,
     window = int(window or DEFAULTS["window"])
     stride = int(stride or DEFAULTS["stride"])
     ppe = int(perturbations_per_eval or DEFAULTS["perturbations_per_eval"])
-    _, s, k, h, w = x.shape
+    _, s, k, _, _ = x.shape
     seqs = list(net.config.sequences)
     out = torch.zeros_like(x)
     with torch.inference_mode():
-        feats0 = [net.branches[q](x[:, i].reshape(k, 1, h, w)).reshape(1, k, -1) for i, q in enumerate(seqs)]
-        pooled0 = [net.slice_pool[q](feats0[i])[0] for i, q in enumerate(seqs)]
+        feats0 = net.encode(x)  # (1, S, K, D): every slice encoded once
     todo = [(i, z) for i in range(s) if bool(present[0, i]) for z in range(k) if bool(x[0, i, z].any())]
     for n, (i, z) in enumerate(todo):
         q = seqs[i]
 
         def forward(sl: torch.Tensor, i=i, z=z, q=q) -> torch.Tensor:
             b = sl.shape[0]
-            f = feats0[i].expand(b, -1, -1).clone()
+            f = feats0.expand(b, -1, -1, -1).clone()
             # A patch over pure background equals the baseline: that slice is unchanged.
             changed = (sl != x[:, i, z][:, None]).flatten(1).any(1)
             if bool(changed.any()):
-                f[changed, z] = net.branches[q](sl[changed])
-            pooled_i = net.slice_pool[q](f)[0]
-            e = torch.stack([pooled_i if j == i else pooled0[j].expand(b, -1) for j in range(s)], 1)
-            fused, _ = net.fusion(e, present.expand(b, -1))
-            return net.classifier(net.head_drop(fused))
+                f[changed, i, z] = net.branches[q].features_only(sl[changed])
+            return net.head(f, present.expand(b, -1))["logits"]
 
         with torch.inference_mode():
             a = Occlusion(forward).attribute(
@@ -292,3 +288,40 @@ def attribution_maps(net: nn.Module, x: torch.Tensor, present: torch.Tensor,
     if progress is not None:
         progress(1.0)
     return vols
+
+
+def peak_voxel(amap: np.ndarray, z: int | None = None) -> tuple[int, int, int]:
+    """Key voxel of an attribution map for display: the strongest voxel of axial slice ``z``.
+
+    Args:
+        amap: float (X, Y, Z) map on a volume's voxels (see :func:`attribution_maps`).
+        z: axial index; default the slice with the largest summed attribution.
+
+    Returns:
+        (i, j, k) voxel indices. On an all-zero slice the in-plane position of the map's global
+        maximum is used. Shared by the Prediction page and the PDF report, so both show the
+        same slices.
+    """
+    if z is None:
+        z = int(np.argmax(amap.sum(axis=(0, 1))))
+    plane = amap[:, :, z]
+    src = plane if plane.any() else amap
+    ij = np.unravel_index(int(np.argmax(src)), src.shape)
+    return int(ij[0]), int(ij[1]), int(z)
+
+
+def map_for_sequence(study, maps: dict[str, np.ndarray], seq: str
+                     ) -> tuple[np.ndarray | None, str | None]:
+    """The map to overlay on ``seq``: its own, else one of a sequence on the same voxel grid
+    (:func:`model.study.same_grid`), for sequences the model does not use.
+
+    Returns ``(map (X, Y, Z) or None, the sequence it was computed for or None)``.
+    """
+    from model.study import same_grid
+
+    if seq in maps:
+        return maps[seq], seq
+    for s, m in maps.items():
+        if same_grid(study.volumes[s], study.volumes[seq]):
+            return m, s
+    return None, None

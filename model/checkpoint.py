@@ -138,3 +138,17 @@ def evidence_warning(card: dict) -> str | None:
             f"{cv.get('n_patients')} patients this design's ROC AUC was {auc[0]:.2f} "
             f"(95% CI {auc[1]:.2f}-{auc[2]:.2f}; chance is 0.50). Treat the class as a "
             "demonstration of the method, not as evidence about this patient.")
+
+
+def read_sidecar(folder: Path, name: str, required_key: str) -> dict | None:
+    """An optional JSON report that training writes next to a checkpoint (``cv.json`` by
+    ``training.cv``, ``attribution_eval.json`` by ``training.attribution_eval``).
+
+    Returns the parsed dict, or None when the file is missing, not valid JSON, or lacks
+    ``required_key`` (the pages then say how to produce it).
+    """
+    try:
+        data = json.loads((Path(folder) / name).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and required_key in data else None

@@ -38,6 +38,7 @@ from functools import lru_cache
 from typing import Callable, Hashable
 
 import numpy as np
+from nibabel.affines import apply_affine
 from PIL import Image, ImageDraw, ImageFont
 
 VIEWS = ("axial", "coronal", "sagittal")
@@ -195,16 +196,15 @@ def pixel_to_voxel(row: int, col: int, index: int, shape: tuple[int, int, int], 
 def voxel_to_mm(affine: np.ndarray, ijk) -> np.ndarray:
     """World position (mm, scanner RAS) of voxel ``ijk``: ``affine @ (i, j, k, 1)``.
 
-    Returns float64 (3,). Same as ``nibabel.affines.apply_affine(affine, ijk)``.
+    Returns float64 (3,) (``nibabel.affines.apply_affine``).
     """
-    a = np.asarray(affine, dtype=np.float64)
-    return a[:3, :3] @ np.asarray(ijk, dtype=np.float64) + a[:3, 3]
+    return apply_affine(np.asarray(affine, dtype=np.float64), np.asarray(ijk, dtype=np.float64))
 
 
 def mm_to_voxel(affine: np.ndarray, xyz_mm, shape: tuple[int, int, int]) -> tuple[int, int, int]:
     """Nearest voxel (i, j, k) of a volume to world position ``xyz_mm`` (mm), clipped to ``shape``."""
-    a = np.asarray(affine, dtype=np.float64)
-    ijk = np.linalg.solve(a[:3, :3], np.asarray(xyz_mm, dtype=np.float64) - a[:3, 3])
+    ijk = apply_affine(np.linalg.inv(np.asarray(affine, dtype=np.float64)),
+                       np.asarray(xyz_mm, dtype=np.float64))
     return tuple(int(np.clip(np.rint(v), 0, n - 1)) for v, n in zip(ijk, shape))  # type: ignore[return-value]
 
 
@@ -220,20 +220,6 @@ def output_size(shape: tuple[int, int, int], spacing_mm, view: str, out_px: int)
 # --------------------------------------------------------------------------------------------
 # Intensities
 # --------------------------------------------------------------------------------------------
-def auto_window(data: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
-    """(level, width) from percentiles ``low``/``high`` of the non-background voxels.
-
-    Background is the volume minimum. Uses a strided sample of at most ~1 M voxels.
-    """
-    flat = data.reshape(-1)[:: max(1, data.size // 1_000_000)]
-    fg = flat[flat > flat.min()]
-    if fg.size < 10:
-        fg = flat
-    lo, hi = np.percentile(fg, [low, high])
-    width = max(float(hi - lo), 1e-6)
-    return float(lo + width / 2), width
-
-
 @dataclass(frozen=True)
 class IntensityStats:
     """Percentiles of one volume's foreground, for window presets and manual sliders.
@@ -290,11 +276,6 @@ def apply_colormap(values: np.ndarray, name: str = "hot") -> np.ndarray:
     """Map values in [0, 1] (clipped) to RGB float32 (..., 3) in [0, 1] with a named colormap."""
     idx = (np.clip(values, 0, 1) * 255).astype(np.uint8)
     return colormap_lut(name)[idx]
-
-
-def _colormap(values: np.ndarray) -> np.ndarray:
-    """'hot' colormap (kept for callers of the first version)."""
-    return apply_colormap(values, "hot")
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ import numpy as np
 from fpdf import FPDF
 from PIL import Image
 
-from model.checkpoint import evidence_warning
+from model.attribution import peak_voxel
+from model.checkpoint import evidence_warning, read_sidecar
 from model.render import IntensityStats, mm_to_voxel, render
 
 NOTICE = ("Research use only - not a medical device, not a diagnosis. Do not use for clinical "
@@ -82,11 +83,7 @@ def key_point(study, prediction, maps: dict[str, np.ndarray] | None) -> tuple[st
     in-plane centre)."""
     if maps:
         seq = max(maps, key=lambda s: prediction.sequence_weights.get(s, 0.0))
-        m = maps[seq]
-        z = int(np.argmax(m.sum(axis=(0, 1))))
-        plane = m[:, :, z]
-        i, j = np.unravel_index(int(np.argmax(plane)), plane.shape)
-        return seq, (int(i), int(j), z)
+        return seq, peak_voxel(maps[seq])
     seq = max(prediction.sequence_weights, key=prediction.sequence_weights.get)
     z = max(prediction.slice_weights[seq], key=lambda zw: zw[1])[0]
     shape = study.volumes[seq].shape
@@ -157,13 +154,10 @@ def survival_summary(risk_score: float, checkpoint_dir: str | Path | None) -> di
 
 def attribution_eval_summary(checkpoint_dir: str | Path | None) -> str | None:
     """One line from ``attribution_eval.json`` (deletion AUC per method vs random), or None."""
-    import json
-
-    if not checkpoint_dir:
+    ev = read_sidecar(checkpoint_dir, "attribution_eval.json", "methods") if checkpoint_dir else None
+    if ev is None:
         return None
-    path = Path(checkpoint_dir) / "attribution_eval.json"
     try:
-        ev = json.loads(path.read_text())
         short = {"Saliency": "Sal", "LayerGradCam": "GradCAM", "Occlusion": "Occl", "IntegratedGradients": "IG"}
         parts = [f"{short.get(m, m)} {r['deletion_auc']:.2f}/{r['insertion_auc']:.2f}"
                  for m, r in ev["methods"].items()]
@@ -178,7 +172,7 @@ def attribution_eval_summary(checkpoint_dir: str | Path | None) -> str | None:
             line += (" Maps do no better than their left-right mirror: they do not show where the "
                      "evidence is." if close else " Maps beat their left-right mirror (Model page).")
         return line
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):  # an evaluation file from another version of the code
         return None
 
 

@@ -1017,7 +1017,9 @@ def fov_overlap(a: Volume, b: Volume) -> float:
     return float(inter / smaller) if smaller > 0 else 0.0
 
 
-def _same_grid(a: Volume, b: Volume) -> bool:
+def same_grid(a: Volume, b: Volume) -> bool:
+    """True when two volumes share shape and affine (within 1e-3): voxel (i, j, k) is the same
+    place in both."""
     return a.shape == b.shape and np.allclose(a.affine, b.affine, atol=1e-3)
 
 
@@ -1274,7 +1276,7 @@ class Study:
         vols: dict[str, Volume] = {}
         warns = list(self.warnings)
         for s, v in self.volumes.items():
-            if s == ref_seq or _same_grid(v, ref):
+            if s == ref_seq or same_grid(v, ref):
                 vols[s] = v
                 continue
             overlap = fov_overlap(v, ref)

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from model.cached import get_predictor
-from model.checkpoint import evidence_warning
+from model.checkpoint import evidence_warning, read_sidecar
 
 predictor = get_predictor()
 card = predictor.card
@@ -26,12 +26,8 @@ st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
 st.caption(card.get("metrics_note", ""))
 
 st.subheader("Design comparison: 5-fold cross-validation")
-cv_path = predictor.checkpoint_dir / "cv.json"
-try:
-    cv = json.loads(cv_path.read_text())
-except (OSError, ValueError):
-    cv = None
-if not cv or "variants" not in cv:
+cv = read_sidecar(predictor.checkpoint_dir, "cv.json", "variants")
+if cv is None:
     st.info("No cross-validation for this checkpoint yet: run `python -m training.cv`.")
 else:
     def _ms(v: dict, k: str) -> str:
@@ -99,12 +95,8 @@ st.subheader("Limitations")
 for item in card.get("limitations", []):
     st.write(f"- {item}")
 st.subheader("Do the attribution maps mean something?")
-eval_path = predictor.checkpoint_dir / "attribution_eval.json"
-try:
-    ev = json.loads(eval_path.read_text())
-except (OSError, ValueError):
-    ev = None
-if not ev or "methods" not in ev:
+ev = read_sidecar(predictor.checkpoint_dir, "attribution_eval.json", "methods")
+if ev is None:
     st.info("No attribution evaluation for this checkpoint yet: run `python -m training.attribution_eval`.")
 else:
     rnd = ev["random"]

@@ -1,10 +1,10 @@
 """Prediction page: class probabilities with uncertainty, sequence weights, slice attention,
 risk score, Captum attribution maps over three views, and the one-page PDF report."""
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from model.attribution import peak_voxel
 from model.cached import current_study, get_attribution, get_predictor, get_prediction
 from model.checkpoint import evidence_warning
 from model.errors import StudyError
@@ -123,13 +123,9 @@ if have:
     vol, amap = study.volumes[seq], maps[seq]
     if not amap.any():
         st.warning(f"{method} gives no positive evidence in {seq} for this class (the map is all zero).")
-    peak = tuple(int(v) for v in np.unravel_index(int(np.argmax(amap)), amap.shape))
-    axial_profile = amap.sum(axis=(0, 1))
-    z = (st.slider("Axial slice (z)", 0, vol.shape[2] - 1, int(np.argmax(axial_profile)),
+    z = (st.slider("Axial slice (z)", 0, vol.shape[2] - 1, peak_voxel(amap)[2],
                    key=f"attr_slice_{seq}") if vol.shape[2] > 1 else 0)
-    plane = amap[:, :, z]
-    ij = np.unravel_index(int(np.argmax(plane)), plane.shape) if plane.any() else peak[:2]
-    ijk = (int(ij[0]), int(ij[1]), int(z))
+    ijk = peak_voxel(amap, z)
     stats = st.session_state.setdefault("attr_stats", {})
     if (study.key, seq) not in stats:
         stats[(study.key, seq)] = IntensityStats.of(vol.data)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from model.attribution import map_for_sequence
 from model.cached import current_study
 from model.render import (COLORMAPS, CONVENTIONS, VIEWS, WINDOW_PRESETS, IntensityStats, SliceCache,
                           mm_to_voxel, render_views, view_axis, voxel_to_mm)
@@ -136,17 +137,11 @@ with st.expander("Overlays", expanded=bool(methods)):
 
 overlay = None
 if ov_choice != "off":
-    maps = maps_cache[(study.key, ov_choice)]
-    overlay = maps.get(seq)
-    if overlay is None:  # a sequence the model does not use: borrow a map on the same grid
-        for s, m in maps.items():
-            src = study.volumes[s]
-            if src.shape == vol.shape and np.allclose(src.affine, vol.affine, atol=1e-3):
-                overlay = m
-                st.caption(f"The model does not use {seq}; showing the {s} map (same voxel grid).")
-                break
-        else:
-            st.caption(f"No {ov_choice} map for {seq} (the model does not use it).")
+    overlay, source = map_for_sequence(study, maps_cache[(study.key, ov_choice)], seq)
+    if overlay is None:
+        st.caption(f"No {ov_choice} map for {seq} (the model does not use it).")
+    elif source != seq:
+        st.caption(f"The model does not use {seq}; showing the {source} map (same voxel grid).")
 mask_vol = mask if (mask_on and mask is not None and getattr(mask, "shape", None) == vol.shape) else None
 
 # ------------------------------------------------------------------ crosshair
