@@ -88,7 +88,6 @@ def set_study(study: Study) -> None:
     if previous is not None and previous.key != study.key:
         for k in _PER_STUDY:
             st.session_state.pop(k, None)
-    st.session_state["checkpoint_dir"] = str(DEFAULT_CHECKPOINT)
 
 
 def get_prepared(study: Study) -> PreparedStudy:
@@ -120,7 +119,6 @@ def get_prediction(study: Study) -> Prediction:
     pred = get_predictor().predict(study, prepared=get_prepared(study))
     st.session_state[PREDICTION] = pred
     st.session_state["prediction_key"] = study.key
-    st.session_state["checkpoint_dir"] = str(DEFAULT_CHECKPOINT)
     return pred
 
 

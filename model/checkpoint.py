@@ -36,23 +36,29 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def write_checkpoint(folder: Path, module: torch.nn.Module, card: dict) -> dict:
+    """Write ``module``'s weights (safetensors) and ``card`` with ``weights_file`` and the
+    weights' ``sha256`` (which :func:`verified_card` checks at load). Returns the card written.
+
+    Shared by every checkpoint kind (image and longitudinal models).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS))
+    card = dict(card, weights_file=WEIGHTS, sha256=sha256_file(folder / WEIGHTS))
+    (folder / CARD).write_text(json.dumps(card, indent=2, default=float) + "\n")
+    return card
+
+
 def save_checkpoint(folder: Path, net: MultiSequenceNet, card: dict) -> dict:
     """Write weights (safetensors) and the card (with ``architecture`` and ``sha256``) to folder.
 
     Returns the card as written.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS))
-    card = dict(card)
-    card["architecture"] = net.config.to_dict()
-    card["sequences"] = list(net.config.sequences)
-    card["classes"] = list(net.config.classes)
-    card["weights_file"] = WEIGHTS
-    card["sha256"] = sha256_file(folder / WEIGHTS)
-    (folder / CARD).write_text(json.dumps(card, indent=2, default=float) + "\n")
-    return card
+    return write_checkpoint(folder, net, dict(
+        card, architecture=net.config.to_dict(), sequences=list(net.config.sequences),
+        classes=list(net.config.classes)))
 
 
 def read_card(folder: Path) -> dict:

@@ -28,8 +28,8 @@ model input. This module has no Streamlit import.
 from __future__ import annotations
 
 import io
-import json
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,17 +37,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
-from model.checkpoint import sha256_file, verified_card
+from model.checkpoint import verified_card, write_checkpoint
 from model.errors import CheckpointError, StudyError
 
-WEIGHTS = "model.safetensors"
-CARD = "model_card.json"
 HELD_OUT_VISITS = "test_visits.csv"
 #: The served longitudinal checkpoint ($TUMORBOARD_LONGITUDINAL_CHECKPOINT overrides).
-DEFAULT_LONGITUDINAL_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "longitudinal_lumiere"
+DEFAULT_LONGITUDINAL_CHECKPOINT = Path(os.environ.get(
+    "TUMORBOARD_LONGITUDINAL_CHECKPOINT",
+    Path(__file__).resolve().parent / "checkpoints" / "longitudinal_lumiere"))
 
 #: FLAIR pyradiomics features (DeepBraTumIA segmentation) of visits.csv, in model input order.
 RADIOMIC_FEATURES: tuple[str, ...] = (
@@ -472,17 +472,9 @@ def save_longitudinal(folder: Path, model: LongitudinalModel, card: dict) -> dic
 
     Returns the card as written.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS))
-    card = dict(card)
-    card["architecture"] = model.net.config.to_dict()
-    card["features"] = model.spec.to_dict()
-    card["risk_offsets"] = dict(zip(model.net.config.outputs, map(float, model.offsets)))
-    card["weights_file"] = WEIGHTS
-    card["sha256"] = sha256_file(folder / WEIGHTS)
-    (folder / CARD).write_text(json.dumps(card, indent=2, default=float) + "\n")
+    card = write_checkpoint(folder, model.net, dict(
+        card, architecture=model.net.config.to_dict(), features=model.spec.to_dict(),
+        risk_offsets=dict(zip(model.net.config.outputs, map(float, model.offsets)))))
     model.card = card
     return card
 

@@ -2123,6 +2123,32 @@ def validation_table(result: dict, unit: str = "years") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def differences_table(result: dict) -> pd.DataFrame:
+    """Paired C-index differences of :func:`validate_risk` output for display: one row per
+    comparison, Harrell and Uno C difference as "+0.05 (-0.10 to +0.20)" (95% CI)."""
+    names = {"harrell_c": "Harrell C", "uno_c": "Uno C"}
+
+    def fmt(d: dict) -> str:
+        if d["estimate"] is None:
+            return "n/a"
+        if d["ci_lower"] is None:
+            return f"{d['estimate']:+.2f}"
+        return f"{d['estimate']:+.2f} ({d['ci_lower']:+.2f} to {d['ci_upper']:+.2f})"
+
+    return pd.DataFrame([
+        {"comparison": k.replace("_minus_", " - "),
+         **{f"{names[m]} difference (95% CI)": fmt(d[m]) for m in names}}
+        for k, d in result["differences"].items()
+    ])
+
+
+def ph_table(result: dict) -> pd.DataFrame:
+    """Proportional-hazards tests of :func:`validate_risk` output, one row per model and
+    covariate (lifelines ``proportional_hazard_test`` on the training fits); empty if none."""
+    return pd.DataFrame([{"model": name, **r} for name, m in result["models"].items()
+                         for r in m["ph_test"]])
+
+
 def calibration_figure(result: dict, unit: str = "years") -> go.Figure:
     """Calibration plot of :func:`validate_risk` output, one panel per horizon: per model,
     mean predicted S(t) (x) vs the Kaplan-Meier S(t) with 95% CI (y) in the lower / higher

@@ -9,7 +9,6 @@ memory and never written to disk.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -21,9 +20,10 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from model import longitudinal as lg  # noqa: E402
+from model.checkpoint import CARD  # noqa: E402
 from model.errors import CheckpointError  # noqa: E402
 
-CHECKPOINT = Path(os.environ.get("TUMORBOARD_LONGITUDINAL_CHECKPOINT", lg.DEFAULT_LONGITUDINAL_CHECKPOINT))
+CHECKPOINT = lg.DEFAULT_LONGITUDINAL_CHECKPOINT
 
 
 @st.cache_resource(show_spinner="Loading the longitudinal model...")
@@ -69,7 +69,7 @@ st.caption("Research use only: not a medical device, not a diagnosis. Inputs are
            "features per visit (time, expert RANO rating, 32 FLAIR radiomics features), not images.")
 
 try:
-    card_mtime = (CHECKPOINT / lg.CARD).stat().st_mtime
+    card_mtime = (CHECKPOINT / CARD).stat().st_mtime
     model = _load_model(str(CHECKPOINT), card_mtime)
 except (CheckpointError, OSError) as exc:
     st.error(f"The longitudinal model is not available: {exc}")

@@ -2,14 +2,13 @@
 prognosis, and the validation of the image model's risk score on held-out patients.
 
 Thin Streamlit layer: cohorts come from :mod:`model.cohorts`, every statistic and figure from
-:mod:`model.survival`. Reads (never writes) ``st.session_state["prediction"]`` and
-``st.session_state["checkpoint_dir"]``; its own widgets use keys ``survival_*``.
+:mod:`model.survival`. Reads (never writes) ``st.session_state["prediction"]``; the image cohort is that of the served
+checkpoint (:data:`model.checkpoint.DEFAULT_CHECKPOINT`); its own widgets use keys ``survival_*``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -21,13 +20,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
+from model import checkpoint as ckpt  # noqa: E402
 from model import cohorts as co  # noqa: E402
 from model import survival as sv  # noqa: E402
 
 NONE = "None"
-DEFAULT_CHECKPOINT = Path(
-    os.environ.get("TUMORBOARD_CHECKPOINT", str(_ROOT / "model" / "checkpoints" / "grade_lgg"))
-)
 UNKNOWN = "unknown"
 
 
@@ -158,7 +155,7 @@ st.caption(
     "model's risk score. Population-level reference: research use only, not a medical device."
 )
 
-checkpoint_dir = str(st.session_state.get("checkpoint_dir") or DEFAULT_CHECKPOINT)
+checkpoint_dir = str(ckpt.DEFAULT_CHECKPOINT)
 ck_mtime = _mtime(checkpoint_dir)
 
 with st.sidebar:
@@ -458,51 +455,31 @@ st.subheader("Validation of the risk score on held-out patients")
 with st.expander("Settings"):
     n_boot = st.number_input("Bootstrap resamples", min_value=20, max_value=2000, value=200, step=20,
                              key="survival_n_boot")
-risk_raw = None
 try:
-    risk_raw = sv.load_cohort_risk(checkpoint_dir)
-except ValueError as exc:
-    st.warning(f"cohort_risk.csv could not be read: {exc}")
-if risk_raw is None:
-    st.info("No cohort_risk.csv in the served checkpoint yet (the model may be retraining).")
+    val = _validation(checkpoint_dir, ck_mtime, int(n_boot))
+except (ValueError, FileNotFoundError) as exc:
+    st.info(f"Validation not available: {exc} (the served checkpoint may be retraining).")
 else:
-    try:
-        val = _validation(checkpoint_dir, ck_mtime, int(n_boot))
-    except (ValueError, FileNotFoundError) as exc:
-        st.info(f"Validation not available: {exc}")
+    st.caption(
+        f"{val['n_heldout']} held-out patients ({', '.join(val['heldout_splits'])}; "
+        f"{val['events_heldout']} deaths); Cox models fitted on {val['n_train']} training "
+        f"patients ({val['events_train']} deaths). CIs: {val['ci_method']}. Uno's C truncated "
+        f"at {val['tau_days'] / sv.UNITS['years']:.1f} years; IPCW from the training censoring "
+        "distribution (torchsurv)."
+    )
+    st.dataframe(sv.validation_table(val, "years"), hide_index=True, width="stretch")
+    diffs = sv.differences_table(val)
+    st.markdown("Paired differences in C-index (same held-out patients and resamples)")
+    st.dataframe(diffs, hide_index=True, width="stretch")
+    st.plotly_chart(sv.calibration_figure(val, "years"), width="stretch", key="survival_calibration",
+                    theme=None)
+    ph = sv.ph_table(val)
+    st.markdown("Proportional-hazards check (scaled Schoenfeld residuals vs rank of time, "
+                "lifelines `proportional_hazard_test`, training fits)")
+    if ph.empty:
+        st.info("No proportional-hazards test could be computed.")
     else:
-        st.caption(
-            f"{val['n_heldout']} held-out patients ({', '.join(val['heldout_splits'])}; "
-            f"{val['events_heldout']} deaths); Cox models fitted on {val['n_train']} training "
-            f"patients ({val['events_train']} deaths). CIs: {val['ci_method']}. Uno's C truncated "
-            f"at {val['tau_days'] / sv.UNITS['years']:.1f} years; IPCW from the training censoring "
-            "distribution (torchsurv)."
-        )
-        st.dataframe(sv.validation_table(val, "years"), hide_index=True, width="stretch")
-        diffs = pd.DataFrame(
-            [
-                {"comparison": k.replace("_minus_", " - "),
-                 **{f"{ {'harrell_c': 'Harrell C', 'uno_c': 'Uno C'}[m]} difference (95% CI)": (
-                     "n/a" if d[m]["estimate"] is None else
-                     f"{d[m]['estimate']:+.2f} ({d[m]['ci_lower']:+.2f} to {d[m]['ci_upper']:+.2f})"
-                     if d[m]["ci_lower"] is not None else f"{d[m]['estimate']:+.2f}")
-                    for m in ("harrell_c", "uno_c")}}
-                for k, d in val["differences"].items()
-            ]
-        )
-        st.markdown("Paired differences in C-index (same held-out patients and resamples)")
-        st.dataframe(diffs, hide_index=True, width="stretch")
-        st.plotly_chart(sv.calibration_figure(val, "years"), width="stretch", key="survival_calibration",
-                        theme=None)
-        ph = pd.DataFrame(
-            [{"model": name, **r} for name, m in val["models"].items() for r in m["ph_test"]]
-        )
-        st.markdown("Proportional-hazards check (scaled Schoenfeld residuals vs rank of time, "
-                    "lifelines `proportional_hazard_test`, training fits)")
-        if ph.empty:
-            st.info("No proportional-hazards test could be computed.")
-        else:
-            st.dataframe(ph.assign(p_value=ph["p_value"].map(_fmt_p)), hide_index=True, width="stretch")
-            st.caption("p < 0.05 suggests the covariate's hazard ratio changes over time.")
-        for note in val["notes"]:
-            st.warning(note)
+        st.dataframe(ph.assign(p_value=ph["p_value"].map(_fmt_p)), hide_index=True, width="stretch")
+        st.caption("p < 0.05 suggests the covariate's hazard ratio changes over time.")
+    for note in val["notes"]:
+        st.warning(note)

@@ -8,6 +8,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, SHARED, needs_shared
+from model import checkpoint as ckpt
 from model import longitudinal as lg
 from model.errors import CheckpointError, StudyError
 
@@ -40,7 +41,7 @@ def test_short_training_run_writes_a_loadable_checkpoint(tmp_path):
                  "--max-patients", "24", "--n-boot", "20"]) == 0
     model = lg.load_longitudinal(out)
     card = model.card
-    assert card["sha256"] == lg.sha256_file(out / lg.WEIGHTS)
+    assert card["sha256"] == ckpt.sha256_file(out / ckpt.WEIGHTS)
     assert "not images" in card["inputs"]["kind"].lower()
     assert "non-commercial" in card["training_data"]["licence"].lower()
     assert "Sci Data 2022;9:768" in card["training_data"]["citation"]
@@ -56,9 +57,9 @@ def test_short_training_run_writes_a_loadable_checkpoint(tmp_path):
     assert len(tl) == len(held) and np.isfinite(tl[["os_log_hr", "ttp_log_hr"]].to_numpy()).all()
 
     # a modified weights file is refused
-    data = bytearray((out / lg.WEIGHTS).read_bytes())
+    data = bytearray((out / ckpt.WEIGHTS).read_bytes())
     data[-1] ^= 0xFF
-    (out / lg.WEIGHTS).write_bytes(bytes(data))
+    (out / ckpt.WEIGHTS).write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="sha256"):
         lg.load_longitudinal(out)
 
