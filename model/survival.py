@@ -2123,6 +2123,37 @@ def validation_table(result: dict, unit: str = "years") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def km_analysis(data: pd.DataFrame, group_col: str | None, unit: str, at_risk_times,
+                title: str, correction: str = "holm") -> dict:
+    """Everything shown for one Kaplan-Meier selection, computed once (the Survival page
+    caches the result, so widget changes elsewhere on the page cost nothing).
+
+    Returns a dict: ``figure`` (:func:`km_figure`, or None with ``figure_error``), ``median``
+    (:func:`median_survival`), ``at_risk`` (:func:`at_risk_table` at ``at_risk_times``, in
+    ``unit``), ``logrank`` (:func:`logrank`, or None with ``logrank_error``; None without
+    ``group_col``) and ``pairwise`` (:func:`pairwise_logrank` with ``correction`` when there
+    are 3+ groups, else None). Errors of inapplicable tests are kept as text for the user.
+    """
+    out: dict = {"figure": None, "figure_error": None, "logrank": None, "logrank_error": None,
+                 "pairwise": None}
+    try:
+        out["figure"] = km_figure(data, group_col=group_col, unit=unit, at_risk_times=at_risk_times,
+                                  title=title, table_rows=("at_risk", "events", "censored"))
+    except ValueError as exc:
+        out["figure_error"] = str(exc)
+    out["median"] = median_survival(data, group_col)
+    out["at_risk"] = at_risk_table(data, at_risk_times, group_col)
+    if group_col is not None:
+        try:
+            out["logrank"] = logrank(data, group_col)
+        except ValueError as exc:
+            out["logrank_error"] = str(exc)
+        else:
+            if out["logrank"]["n_groups"] >= 3:
+                out["pairwise"] = pairwise_logrank(data, group_col, correction)
+    return out
+
+
 def differences_table(result: dict) -> pd.DataFrame:
     """Paired C-index differences of :func:`validate_risk` output for display: one row per
     comparison, Harrell and Uno C difference as "+0.05 (-0.10 to +0.20)" (95% CI)."""

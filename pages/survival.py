@@ -46,6 +46,23 @@ def _load(key: str, endpoint: str, checkpoint_dir: str | None, mtime: float) -> 
     return co.load_cohort(key, endpoint=endpoint, checkpoint_dir=checkpoint_dir)
 
 
+@st.cache_data(show_spinner="Computing the Kaplan-Meier analysis...")
+def _km(key: str, endpoint: str, checkpoint_dir: str | None, mtime: float, group_col: str | None,
+        unit: str, times: tuple[float, ...], title: str, correction: str) -> dict:
+    # Keyed by what defines the selection, so reruns for other widgets reuse it.
+    return sv.km_analysis(_load(key, endpoint, checkpoint_dir, mtime), group_col, unit,
+                          list(times), title, correction)
+
+
+@st.cache_data(show_spinner="Fitting the Cox model...")
+def _cox(key: str, endpoint: str, checkpoint_dir: str | None, mtime: float,
+         cols: tuple[str, ...]) -> tuple[pd.DataFrame, dict]:
+    refs = {c: co.COVARIATES[c].levels[0] for c in cols
+            if c in co.COVARIATES and co.COVARIATES[c].levels}
+    return sv.cox_hazard_ratios(_load(key, endpoint, checkpoint_dir, mtime), list(cols),
+                                references=refs, labels={c: _label(c) for c in cols})
+
+
 @st.cache_data(show_spinner=False)
 def _cdr() -> pd.DataFrame:
     return sv.load_tcga_cdr(endpoint="OS")
@@ -171,9 +188,9 @@ with st.sidebar:
         help="OS = overall survival; PFI = progression-free interval (TCGA-CDR only, Liu et al. 2018).",
     )
 
+load_args = ((checkpoint_dir, ck_mtime) if spec.needs_checkpoint else (None, 0.0))
 try:
-    cohort = _load(cohort_key, endpoint, checkpoint_dir if spec.needs_checkpoint else None,
-                   ck_mtime if spec.needs_checkpoint else 0.0)
+    cohort = _load(cohort_key, endpoint, *load_args)
 except (FileNotFoundError, ValueError, KeyError) as exc:
     st.error(f"The cohort could not be loaded: {exc}")
     st.stop()
@@ -229,13 +246,11 @@ if not cohort.empty:
     if times is None:
         times = sv.default_at_risk_times(float(cohort["time_days"].max()), unit)
     title = f"{endpoint}, {spec.title}" + (f" by {_label(group_choice)}" if group_col else "")
-    try:
-        fig = sv.km_figure(cohort, group_col=group_col, unit=unit, at_risk_times=times, title=title,
-                           table_rows=("at_risk", "events", "censored"))
-    except ValueError as exc:
-        st.warning(f"No Kaplan-Meier curve for this selection: {exc}")
-        fig = None
-    if fig is not None:
+    km = _km(cohort_key, endpoint, *load_args, group_col, unit, tuple(times), title, correction)
+    fig = km["figure"]
+    if fig is None:
+        st.warning(f"No Kaplan-Meier curve for this selection: {km['figure_error']}")
+    else:
         st.plotly_chart(fig, width="stretch", key="survival_km", theme=None)
         if fig.layout.meta and fig.layout.meta.get("n_dropped"):
             st.caption(
@@ -247,8 +262,7 @@ if not cohort.empty:
             "number at risk (follow-up >= t), cumulative events and censored (time <= t)."
         )
 
-    med = sv.median_survival(cohort, group_col)
-    risk = sv.at_risk_table(cohort, times, group_col)
+    med, risk = km["median"], km["at_risk"]
     base = f"survival_{cohort_key}_{endpoint}_{group_col or 'all'}".lower()
     c1, c2 = st.columns(2)
     with c1:
@@ -266,10 +280,9 @@ if not cohort.empty:
     if group_col is None:
         st.info("Choose a 'Stratify by' variable to compare groups with the log-rank test.")
     else:
-        try:
-            lr = sv.logrank(cohort, group_col)
-        except ValueError as exc:
-            st.info(f"Log-rank test not applicable: {exc}")
+        lr = km["logrank"]
+        if lr is None:
+            st.info(f"Log-rank test not applicable: {km['logrank_error']}")
         else:
             m1, m2, m3 = st.columns(3)
             m1.metric("Test", lr["test"])
@@ -277,7 +290,7 @@ if not cohort.empty:
                       help=f"df = {lr['degrees_of_freedom']}")
             m3.metric("p-value", _fmt_p(lr["p_value"]))
             if lr["n_groups"] >= 3:
-                pw = sv.pairwise_logrank(cohort, group_col, correction)
+                pw = km["pairwise"]
                 st.markdown("Pairwise log-rank tests")
                 st.dataframe(
                     pw.assign(
@@ -295,11 +308,8 @@ if not cohort.empty:
     if not cox_cols:
         st.info("Choose a 'Stratify by' variable or a covariate under 'Cox: adjust for'.")
     else:
-        refs = {c: co.COVARIATES[c].levels[0] for c in cox_cols
-                if c in co.COVARIATES and co.COVARIATES[c].levels}
         try:
-            hr, info = sv.cox_hazard_ratios(cohort, cox_cols, references=refs,
-                                            labels={c: _label(c) for c in cox_cols})
+            hr, info = _cox(cohort_key, endpoint, *load_args, tuple(cox_cols))
         except ValueError as exc:
             st.info(f"Cox model not available: {exc}")
         else:
