@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -36,6 +37,31 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def json_safe(x):
+    """A JSON-safe copy: numpy scalars -> Python numbers, NaN/inf -> None (strict JSON, which
+    browsers and other languages' parsers accept), dict keys -> str, tuples -> lists."""
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    return x
+
+
+def write_card(folder: Path, card: dict) -> dict:
+    """Write ``card`` as ``model_card.json`` (strict JSON, :func:`json_safe`); returns what was
+    written. Reports added after training (baselines, cross-validation) go through here too;
+    the weights and their sha256 are untouched."""
+    card = json_safe(card)
+    (Path(folder) / CARD).write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
 def write_checkpoint(folder: Path, module: torch.nn.Module, card: dict) -> dict:
     """Write ``module``'s weights (safetensors) and ``card`` with ``weights_file`` and the
     weights' ``sha256`` (which :func:`verified_card` checks at load). Returns the card written.
@@ -46,9 +72,7 @@ def write_checkpoint(folder: Path, module: torch.nn.Module, card: dict) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     save_file(state, str(folder / WEIGHTS))
-    card = dict(card, weights_file=WEIGHTS, sha256=sha256_file(folder / WEIGHTS))
-    (folder / CARD).write_text(json.dumps(card, indent=2, default=float) + "\n")
-    return card
+    return write_card(folder, dict(card, weights_file=WEIGHTS, sha256=sha256_file(folder / WEIGHTS)))
 
 
 def save_checkpoint(folder: Path, net: MultiSequenceNet, card: dict) -> dict:

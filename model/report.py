@@ -68,6 +68,15 @@ def deidentified_summary(study) -> list[dict]:
     return rows
 
 
+def fmt_num(value: Any, spec: str = ".2f") -> str:
+    """A card number for display: "n/a" when missing, None (strict-JSON NaN) or not finite."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    return format(v, spec) if math.isfinite(v) else "n/a"
+
+
 def uncertainty(probabilities: dict[str, float]) -> dict[str, float]:
     """Uncertainty of a class distribution: ``entropy`` normalised to [0, 1] (1 = uniform)
     and ``margin`` (top-1 minus top-2 probability)."""
@@ -352,10 +361,10 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
         yy += 4
     test = card.get("metrics", {}).get("test", {})
     if test:
-        ci = test.get("roc_auc_ci95") or [float("nan")] * 2
+        ci = test.get("roc_auc_ci95") or [None] * 2
         _text(pdf, _M, yy, f"Held-out test ({test.get('n_patients')} patients): accuracy "
-              f"{test.get('accuracy', float('nan')):.2f}, ROC AUC {test.get('roc_auc', float('nan')):.2f} "
-              f"[95% CI {ci[0]:.2f}-{ci[1]:.2f}]", limit=95)
+              f"{fmt_num(test.get('accuracy'))}, ROC AUC {fmt_num(test.get('roc_auc'))} "
+              f"[95% CI {fmt_num(ci[0])}-{fmt_num(ci[1])}]", limit=95)
         yy += 4
     _text(pdf, _M, yy, f"Risk score (Cox log-risk) {prediction.risk_score:+.3f}: {prediction.risk_group} "
           f"risk, percentile {prediction.risk_percentile:.0f} of the training patients", limit=95)
@@ -441,10 +450,10 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
     for split in ("test", "val"):
         m = card.get("metrics", {}).get(split)
         if m:
-            ci = m.get("roc_auc_ci95") or [float("nan")] * 2
+            ci = m.get("roc_auc_ci95") or [None] * 2
             lines.append((f"Metrics ({split}, {m.get('n_patients')} patients): accuracy "
-                          f"{m.get('accuracy', float('nan')):.2f}, ROC AUC {m.get('roc_auc', float('nan')):.2f} "
-                          f"[{ci[0]:.2f}-{ci[1]:.2f}], C-index {m.get('c_index', float('nan')):.2f}", ""))
+                          f"{fmt_num(m.get('accuracy'))}, ROC AUC {fmt_num(m.get('roc_auc'))} "
+                          f"[{fmt_num(ci[0])}-{fmt_num(ci[1])}], C-index {fmt_num(m.get('c_index'))}", ""))
     ev = attribution_eval_summary(checkpoint_dir)
     if ev:
         lines.append((ev, ""))

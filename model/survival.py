@@ -1768,21 +1768,6 @@ VALIDATION_MODELS = {
 }
 
 
-def _js(x):
-    """JSON-safe: numpy scalars -> python, NaN/inf -> None."""
-    if isinstance(x, dict):
-        return {str(k): _js(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_js(v) for v in x]
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return float(x) if np.isfinite(x) else None
-    return x
-
-
 def _ci(samples: list[float], alpha: float = 0.05) -> tuple[float, float]:
     a = np.asarray([s for s in samples if s is not None and np.isfinite(s)], dtype=float)
     if a.size < 10:
@@ -2083,7 +2068,9 @@ def validate_risk(
     if len(held) < 50 or held["event"].sum() < 20:
         notes.append(f"Only {len(held)} held-out patients with {int(held['event'].sum())} events: "
                      "confidence intervals are wide; treat the estimates as indicative.")
-    return _js({
+    from model.checkpoint import json_safe  # lazy: torch is not needed for the statistics
+
+    return json_safe({
         "n_train": int(len(train)), "events_train": int(tr_e.sum()),
         "n_heldout": int(len(held)), "events_heldout": int(ho_e.sum()),
         "heldout_splits": sorted(held["split"].unique().tolist()), "n_excluded": n_excluded,

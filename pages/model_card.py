@@ -8,6 +8,7 @@ import streamlit as st
 
 from model.cached import get_predictor
 from model.checkpoint import evidence_warning, read_sidecar
+from model.report import fmt_num
 
 predictor = get_predictor()
 card = predictor.card
@@ -17,8 +18,8 @@ st.info(card.get("intended_use", ""))
 
 rows = []
 for split, m in card.get("metrics", {}).items():
-    fmt = lambda k: (f"{m[k]:.3f}" + (f" [{m[k + '_ci95'][0]:.2f}, {m[k + '_ci95'][1]:.2f}]"
-                                      if k + "_ci95" in m else "")) if m.get(k) is not None else "n/a"
+    fmt = lambda k: (fmt_num(m[k], ".3f") + (f" [{fmt_num(m[k + '_ci95'][0])}, {fmt_num(m[k + '_ci95'][1])}]"  # noqa: E731
+                                             if m.get(k + "_ci95") else "")) if m.get(k) is not None else "n/a"
     rows.append({"split": split, "patients": m.get("n_patients"), "accuracy": fmt("accuracy"),
                  "ROC AUC": fmt("roc_auc"), "F1 (macro)": fmt("f1_macro"), "C-index": fmt("c_index")})
 st.subheader("Metrics (patient level, 95% bootstrap CI)")
@@ -32,11 +33,12 @@ if cv is None:
 else:
     def _ms(v: dict, k: str) -> str:
         m, sd = v["mean"].get(k), v["sd"].get(k)
-        return "n/a" if m is None or m != m else f"{m:.2f} ± {sd:.2f}"
+        return "n/a" if fmt_num(m) == "n/a" else f"{fmt_num(m)} ± {fmt_num(sd)}"
 
     def _ci(v: dict, k: str) -> str:
         p, ci = v["pooled"].get(k), v["pooled"].get(k + "_ci95")
-        return "n/a" if p is None else f"{p:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{p:.2f}"
+        return (fmt_num(p) + (f" [{fmt_num(ci[0])}, {fmt_num(ci[1])}]" if ci else "")
+                if p is not None else "n/a")
 
     def _diff(v: dict, k: str) -> str:
         d = v.get("minus_reference", {}).get(k)

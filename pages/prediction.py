@@ -10,7 +10,7 @@ from model.checkpoint import evidence_warning
 from model.errors import StudyError
 from model.predictor import ATTRIBUTION_METHODS
 from model.render import COLORMAPS, VIEWS, IntensityStats, render_views, view_axis
-from model.report import attribution_eval_summary, build_report, uncertainty
+from model.report import attribution_eval_summary, build_report, fmt_num, uncertainty
 
 METHOD_HELP = {
     "Saliency": "gradient of the class score w.r.t. each input pixel (one backward pass, ~0.5 s on 2 CPU cores)",
@@ -55,8 +55,8 @@ c2.metric("Risk score (Cox log-risk)", f"{pred.risk_score:+.2f}",
           f"{pred.risk_group} risk, percentile {pred.risk_percentile:.0f}", delta_color="off", delta_arrow="off")
 test = card.get("metrics", {}).get("test", {})
 if test:
-    c3.metric("Held-out accuracy / AUC", f"{test.get('accuracy', float('nan')):.2f} / "
-              f"{test.get('roc_auc', float('nan')):.2f}", f"{test.get('n_patients')} unseen patients",
+    c3.metric("Held-out accuracy / AUC", f"{fmt_num(test.get('accuracy'))} / "
+              f"{fmt_num(test.get('roc_auc'))}", f"{test.get('n_patients')} unseen patients",
               delta_color="off", delta_arrow="off")
 mc = pred.uncertainty
 if mc:

@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, read_card, write_card
 from training.data import SHARED_DATA, load_tcga_cases, load_tcga_labels
 from training.metrics import (apply_temperature, classification_report,
                               expected_calibration_error, fit_temperature)
@@ -122,11 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     from model.survival import load_tcga_cdr, validate_risk
 
     ck = Path(args.checkpoint)
-    card = json.loads((ck / "model_card.json").read_text())
+    card = read_card(ck)
     if "temperature" not in card:  # checkpoints trained before training.train fitted it
         card["calibration"] = calibrate(ck, Path(args.data), Path(args.survival))
         card["temperature"] = card["calibration"]["temperature"]
-        (ck / "model_card.json").write_text(json.dumps(card, indent=2, default=float) + "\n")
+        write_card(ck, card)
     result = run(ck, Path(args.data), Path(args.survival), args.n_boot)
     (ck / "baselines.json").write_text(json.dumps(result, indent=2) + "\n")
     card["baselines"] = {k: {m: v[m] for m in ("n_patients", "accuracy", "accuracy_ci95", "roc_auc",
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if (ck / "cohort_risk.csv").exists():
         card["survival_validation"] = validate_risk(pd.read_csv(ck / "cohort_risk.csv"),
                                                     load_tcga_cdr(), n_boot=args.n_boot)
-    (ck / "model_card.json").write_text(json.dumps(card, indent=2, default=float) + "\n")
+    write_card(ck, card)
     print(json.dumps({k: (v.get("accuracy"), v.get("roc_auc")) if isinstance(v, dict) and "accuracy" in v
                       else v for k, v in result.items() if k != "model_by_sequence_subset"}))
     for k, v in result["model_by_sequence_subset"].items():

@@ -60,7 +60,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, read_card
+from model.checkpoint import (DEFAULT_CHECKPOINT, json_safe, load_checkpoint, read_card,
+                              write_card)
 from model.preprocess import N_SLICES
 from training.data import (GRADE_CLASSES, SHARED_DATA, TYPE_CLASSES, load_figshare_cases,
                            load_tcga_cases)
@@ -492,25 +493,12 @@ def _main_type(args) -> int:
     }, Path(args.out) if args.out else ck / "cv.json", None if args.out else ck, oof)
 
 
-def _json_safe(x):
-    """NaN/inf -> None (strict JSON), numpy scalars -> Python numbers, recursively."""
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return float(x) if np.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
 def _write(result: dict, out: Path, checkpoint: Path | None = None,
            oof: dict[str, list[dict]] | None = None) -> int:
     """Write the summary (and the out-of-fold predictions behind it, ``<out>_predictions.csv``,
     one row per design and patient); with ``checkpoint``, also its headline into that model
     card (the weights and their sha256 are untouched)."""
-    out.write_text(json.dumps(_json_safe(result), indent=1) + "\n")
+    out.write_text(json.dumps(json_safe(result), indent=1) + "\n")
     if oof:
         rows = [{"design": d, **r} for d, rs in oof.items() for r in sorted(rs, key=lambda r: r["patient_id"])]
         fields = list(dict.fromkeys(k for r in rows for k in r))
@@ -519,8 +507,7 @@ def _write(result: dict, out: Path, checkpoint: Path | None = None,
             w.writeheader()
             w.writerows(rows)
     if checkpoint is not None:
-        card_path = checkpoint / "model_card.json"
-        card = json.loads(card_path.read_text())
+        card = read_card(checkpoint)
         card["cross_validation"] = {
             "file": out.name, "patients": result["patients"]["pool"],
             "n_patients": result["patients"]["n"], "decision": result["decision"],
@@ -531,7 +518,7 @@ def _write(result: dict, out: Path, checkpoint: Path | None = None,
                                                                     "f1_macro", "c_index")}
                         for v, s in result["variants"].items()},
         }
-        card_path.write_text(json.dumps(_json_safe(card), indent=2) + "\n")
+        write_card(checkpoint, card)
     print(result["decision"])
     for v, s in result["variants"].items():
         m, sd = s["mean"], s["sd"]

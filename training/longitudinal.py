@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import time
@@ -54,6 +53,7 @@ import torch
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 from torchsurv.loss.cox import neg_partial_log_likelihood
 
+from model.checkpoint import write_card
 from model.longitudinal import (HELD_OUT_VISITS, FeatureSpec, LongitudinalConfig,
                                 LongitudinalEnsemble, LongitudinalModel, LongitudinalNet,
                                 batch_features, fit_feature_spec, patient_features,
@@ -597,7 +597,7 @@ def train(args: argparse.Namespace) -> dict:
     }
     card = save_longitudinal(out, model, card)
     card["training"]["total_time_s"] = round(time.time() - t0, 1)
-    (out / "model_card.json").write_text(json.dumps(card, indent=2, default=float) + "\n")
+    card = write_card(out, card)
     print(f"wrote {out} in {card['training']['total_time_s']} s", flush=True)
     return card
 
