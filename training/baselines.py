@@ -29,8 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, read_card, write_card
 from training.data import SHARED_DATA, load_tcga_cases, load_tcga_labels
-from training.metrics import (apply_temperature, classification_report,
-                              expected_calibration_error, fit_temperature)
+from training.metrics import classification_report
 from training.train import predict_cases
 
 FEATURE_FILES = ("flair", "t1_post", "t1_pre")
@@ -48,23 +47,20 @@ def tumour_features(folder: Path) -> np.ndarray:
     return np.array(feats)
 
 
-def calibrate(checkpoint: Path, data: Path, survival: Path) -> dict:
-    """Post-hoc temperature scaling (Guo et al. 2017) fitted on the checkpoint's validation
-    patients; ECE before/after on validation and test. Accuracy and AUC do not change."""
-    net, card = load_checkpoint(checkpoint)
-    split = card["training_data"]["split"]
-    out = {}
-    preds = {}
-    for name in ("val", "test"):
-        cases = load_tcga_cases(data, survival, split[name])
-        prob, _ = predict_cases(net, cases)
-        preds[name] = (np.array([c.label for c in cases]), prob)
-    t = fit_temperature(preds["val"][1], preds["val"][0])
-    out["temperature"] = t
-    for name, (y, prob) in preds.items():
-        out[f"{name}_ece_before"] = expected_calibration_error(y, prob)
-        out[f"{name}_ece_after"] = expected_calibration_error(y, apply_temperature(prob, t))
-    return out
+def majority_prior(y_fit: np.ndarray, n_classes: int, n_test: int) -> np.ndarray:
+    """Majority-class baseline as probabilities (n_test, n_classes): every patient gets the
+    fitting patients' class frequencies (its argmax is the majority class; calibrated)."""
+    prior = np.bincount(y_fit, minlength=n_classes) / len(y_fit)
+    return np.tile(prior, (n_test, 1))
+
+
+def logistic_mask(X_fit: np.ndarray, y_fit: np.ndarray, X_test: np.ndarray) -> np.ndarray:
+    """Logistic-regression baseline on :func:`tumour_features`: (n_test, C) probabilities.
+
+    scikit-learn ``LogisticRegression`` (L2, C=0.3) on standardised features.
+    """
+    lr = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=1000))
+    return lr.fit(X_fit, y_fit).predict_proba(X_test)
 
 
 def run(checkpoint: Path, data: Path, survival: Path, n_boot: int = 1000) -> dict:
@@ -82,13 +78,10 @@ def run(checkpoint: Path, data: Path, survival: Path, n_boot: int = 1000) -> dic
     Xtr, ytr = xy(fit_ids)
     Xte, yte = xy(split["test"])
     out = {"test_patients": len(yte)}
-    maj = np.bincount(ytr, minlength=len(classes)).argmax()
-    prob_maj = np.zeros((len(yte), len(classes)))
-    prob_maj[:, maj] = 1.0
-    out["majority_class"] = classification_report(yte, prob_maj, classes, n_boot=n_boot)
-    lr = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=1000)).fit(Xtr, ytr)
+    out["majority_class"] = classification_report(
+        yte, majority_prior(ytr, len(classes), len(yte)), classes, n_boot=n_boot)
     out["logistic_regression_mask_features"] = classification_report(
-        yte, lr.predict_proba(Xte), classes, n_boot=n_boot)
+        yte, logistic_mask(Xtr, ytr, Xte), classes, n_boot=n_boot)
 
     cases = load_tcga_cases(data, survival, split["test"])
     seqs = list(card["sequences"])
@@ -99,9 +92,9 @@ def run(checkpoint: Path, data: Path, survival: Path, n_boot: int = 1000) -> dic
             sub = [type(c)(c.patient_id, {s: v for s, v in c.slices.items() if s in subset},
                            c.label, c.time_days, c.event) for c in cases]
             sub = [c for c in sub if c.slices]
-            prob, risk = predict_cases(net, sub)
+            prob, risk = predict_cases(net, sub, temperature=temperature)
             y = np.array([c.label for c in sub])
-            rep = classification_report(y, apply_temperature(prob, temperature), classes,
+            rep = classification_report(y, prob, classes,
                                         np.array([c.time_days for c in sub]),
                                         np.array([c.event for c in sub]), risk, n_boot=n_boot)
             subsets["+".join(subset)] = {k: rep[k] for k in (
@@ -123,10 +116,6 @@ def main(argv: list[str] | None = None) -> int:
 
     ck = Path(args.checkpoint)
     card = read_card(ck)
-    if "temperature" not in card:  # checkpoints trained before training.train fitted it
-        card["calibration"] = calibrate(ck, Path(args.data), Path(args.survival))
-        card["temperature"] = card["calibration"]["temperature"]
-        write_card(ck, card)
     result = run(ck, Path(args.data), Path(args.survival), args.n_boot)
     (ck / "baselines.json").write_text(json.dumps(result, indent=2) + "\n")
     card["baselines"] = {k: {m: v[m] for m in ("n_patients", "accuracy", "accuracy_ci95", "roc_auc",

@@ -62,11 +62,11 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from model.checkpoint import (DEFAULT_CHECKPOINT, json_safe, load_checkpoint, read_card,
                               write_card)
-from model.preprocess import N_SLICES
+from training.baselines import logistic_mask, majority_prior, tumour_features
 from training.data import (GRADE_CLASSES, SHARED_DATA, TYPE_CLASSES, load_figshare_cases,
                            load_tcga_cases)
-from training.metrics import (apply_temperature, classification_report, harrell_c, paired_diff,
-                              roc_auc)
+from training.metrics import classification_report, harrell_c, paired_diff, roc_auc
+from training.train import parse_args, predict_patients, shipped_args, train
 
 #: One change each against the shipped training command: flags dropped (with their value),
 #: flags added.
@@ -157,8 +157,6 @@ def run_fold(variant: str, fold: int, split: dict, base: list[str], work: Path, 
     ``prob_<i>`` (class probabilities after the fold's temperature; for the slice-level type
     task the mean over the patient's slices), risk, time_days, event. Skipped when it exists.
     """
-    from training.train import parse_args, patient_mean, predict_cases, train
-
     out = work / variant / f"fold{fold}"
     oof = out / "oof.csv"
     if oof.exists():
@@ -166,27 +164,22 @@ def run_fold(variant: str, fold: int, split: dict, base: list[str], work: Path, 
     out.mkdir(parents=True, exist_ok=True)
     (out / "split.json").write_text(json.dumps(split))
     argv = variant_argv(base, variant) + ["--split-file", str(out / "split.json"),
-                                           "--out", str(out / "checkpoint"), "--n-boot", "200"]
+                                           "--out", str(out / "checkpoint"), "--n-boot", "0"]
     if threads:
         argv += ["--threads", str(threads)]
     argv += extra or []
     t0 = time.time()
     keep = set().union(*split.values())
-    card = train(parse_args(argv), [c for c in cases if c.patient_id in keep])
+    args = parse_args(argv)
+    card = train(args, [c for c in cases if c.patient_id in keep])
     net, _ = load_checkpoint(out / "checkpoint")
     test = [c for c in cases if c.patient_id in set(split["test"])]
-    per_slice = net.config.sequences == ["T1ce"] and len(net.config.classes) == 3
-    prob, risk = predict_cases(net, test, 1 if per_slice else N_SLICES)
-    prob = apply_temperature(prob, float(card.get("temperature", 1.0)))
-    if per_slice:  # figshare: one case per slice, averaged per patient as in training.train
-        ids, y, prob = patient_mean(test, prob)
-        rows = [{"patient_id": p, "label": int(lab), "risk": float("nan"),
-                 "time_days": float("nan"), "event": -1} for p, lab in zip(ids, y)]
-    else:
-        rows = [{"patient_id": c.patient_id, "label": c.label, "risk": float(r),
-                 "time_days": c.time_days, "event": c.event} for c, r in zip(test, risk)]
-    _write_oof(oof, [{**r, "fold": fold, **{f"prob_{i}": float(q) for i, q in enumerate(p)}}
-                     for r, p in zip(rows, prob)])
+    # Patient level, as training.train scores its own splits (type: mean over slices).
+    ids, y, prob, t, e, risk, _ = predict_patients(net, test, args.task, float(card.get("temperature", 1.0)))
+    _write_oof(oof, [{"patient_id": p, "label": int(lab), "risk": float(r), "time_days": float(ti),
+                      "event": int(ev), "fold": fold,
+                      **{f"prob_{i}": float(q) for i, q in enumerate(pr)}}
+                     for p, lab, pr, r, ti, ev in zip(ids, y, prob, risk, t, e)])
     (out / "run.json").write_text(json.dumps({
         "seconds": round(time.time() - t0, 1), "epochs_run": card["training"]["epochs_run"],
         "temperature": card.get("temperature"), "command": card["training"]["command"]}))
@@ -200,28 +193,19 @@ def baseline_oof(folds: list[dict], data: Path, labels: dict[str, int], times: d
     The risk of a baseline is its P(grade III) (a higher grade is the worse prognosis), so it
     has a C-index too. Fitted on each fold's train + validation patients.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from training.baselines import tumour_features
-
     feats = {p: tumour_features(data / p) for f in folds for p in f["test"]}
     out: dict[str, list[dict]] = {"majority": [], "logistic_mask_features": []}
     for i, f in enumerate(folds):
         fit = f["train"] + f["val"]
         y_fit = np.array([labels[p] for p in fit])
-        prior = np.bincount(y_fit, minlength=2) / len(y_fit)
-        lr = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=1000))
-        lr.fit(np.stack([feats[p] for p in fit]), y_fit)
-        p_lr = lr.predict_proba(np.stack([feats[p] for p in f["test"]]))[:, 1]
-        for p, q in zip(f["test"], p_lr):
-            common = {"patient_id": p, "fold": i, "label": labels[p], "time_days": times[p],
-                      "event": events[p]}
-            out["majority"].append({**common, "prob_0": float(prior[0]), "prob_1": float(prior[1]),
-                                    "risk": float(prior[1])})
-            out["logistic_mask_features"].append({**common, "prob_0": float(1 - q),
-                                                  "prob_1": float(q), "risk": float(q)})
+        probs = {"majority": majority_prior(y_fit, 2, len(f["test"])),
+                 "logistic_mask_features": logistic_mask(np.stack([feats[p] for p in fit]), y_fit,
+                                                         np.stack([feats[p] for p in f["test"]]))}
+        for name, prob in probs.items():
+            out[name] += [{"patient_id": p, "fold": i, "label": labels[p], "time_days": times[p],
+                           "event": events[p], "risk": float(q[1]),
+                           **{f"prob_{j}": float(v) for j, v in enumerate(q)}}
+                          for p, q in zip(f["test"], prob)]
     return out
 
 
@@ -360,8 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main_type(args)
     ck = Path(args.checkpoint)
     card = read_card(ck)
-    words = card["training"]["command"].split()
-    base = words[words.index("training.train") + 1:]
+    base = shipped_args(card)
     split = card["training_data"]["split"]
     dev = sorted(split["train"] + split["val"])
     if args.max_patients:
@@ -446,8 +429,7 @@ def _main_type(args) -> int:
     ck = Path(args.checkpoint if args.checkpoint != str(DEFAULT_CHECKPOINT)
               else DEFAULT_CHECKPOINT.parent / "type_figshare")
     card = read_card(ck)
-    words = card["training"]["command"].split()
-    base = words[words.index("training.train") + 1:]
+    base = shipped_args(card)
     data = SHARED_DATA / "figshare_cheng"
     lab = pd.read_csv(data / "labels.csv", dtype={"patient_id": str}).drop_duplicates("patient_id")
     lab = lab.sort_values("patient_id")
@@ -471,8 +453,7 @@ def _main_type(args) -> int:
     labels = dict(zip(ids, y))
     oof["majority"] = []
     for i, f in enumerate(folds):
-        prior = np.bincount([labels[p] for p in f["train"] + f["val"]], minlength=3)
-        prior = prior / prior.sum()
+        prior = majority_prior(np.array([labels[p] for p in f["train"] + f["val"]]), 3, 1)[0]
         oof["majority"] += [{"patient_id": p, "fold": i, "label": labels[p], "risk": "nan",
                              "time_days": "nan", "event": -1,
                              **{f"prob_{j}": float(q) for j, q in enumerate(prior)}}

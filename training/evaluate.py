@@ -28,7 +28,7 @@ import numpy as np
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from model.errors import CheckpointError
 from training.data import GRADE_CLASSES, TYPE_CLASSES, load_figshare_cases, load_tcga_cases
-from training.metrics import apply_temperature, classification_report, reliability_curve
+from training.metrics import classification_report, reliability_curve
 from training.train import patient_mean, predict_cases
 
 TYPE_CHECKPOINT = DEFAULT_CHECKPOINT.parent / "type_figshare"
@@ -65,8 +65,8 @@ def evaluate(data: Path, survival: Path | None = None, checkpoint: Path | None =
         cases = load_figshare_cases(data, patients)
         if not cases:
             raise FileNotFoundError(f"No labelled slice found in {data}.")
-        prob, _ = predict_cases(net, cases, k=1, batch_size=64)
-        prob = apply_temperature(prob, float(card.get("temperature", 1.0)))
+        prob, _ = predict_cases(net, cases, k=1, batch_size=64,
+                                temperature=float(card.get("temperature", 1.0)))
         ids, y, pprob = patient_mean(cases, prob)
         out = classification_report(y, pprob, card["classes"], n_boot=n_boot)
         out["per_slice"] = classification_report(np.array([c.label for c in cases]), prob,
@@ -78,8 +78,7 @@ def evaluate(data: Path, survival: Path | None = None, checkpoint: Path | None =
     cases = load_tcga_cases(data, survival, patients)
     if not cases:
         raise FileNotFoundError(f"No labelled patient found in {data}.")
-    prob, risk = predict_cases(net, cases)
-    prob = apply_temperature(prob, float(card.get("temperature", 1.0)))
+    prob, risk = predict_cases(net, cases, temperature=float(card.get("temperature", 1.0)))
     y = np.array([c.label for c in cases])
     out = classification_report(
         y, prob, card["classes"],

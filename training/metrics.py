@@ -9,7 +9,6 @@ Confidence intervals are percentile bootstrap intervals over patients (Efron & T
 from __future__ import annotations
 
 import numpy as np
-from lifelines.utils import concordance_index
 from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_score,
                              recall_score, roc_auc_score)
 
@@ -27,14 +26,15 @@ def roc_auc(y: np.ndarray, prob: np.ndarray) -> float:
 
 
 def harrell_c(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
-    """Harrell's C-index of a risk score (higher = worse prognosis). NaN without events."""
+    """Harrell's C-index of a risk score (higher = worse prognosis) over the patients with
+    known survival (finite time, event 0/1); NaN without an event.
+    (:func:`model.survival.harrell_c`, lifelines.)"""
+    from model.survival import harrell_c as _harrell
+
     ok = np.isfinite(time) & (event >= 0)
     if ok.sum() < 2 or event[ok].sum() == 0:
         return float("nan")
-    try:
-        return float(concordance_index(time[ok], -risk[ok], event[ok]))
-    except ZeroDivisionError:  # no comparable pairs (e.g. a bootstrap draw of one patient)
-        return float("nan")
+    return _harrell(time[ok], event[ok], risk[ok])
 
 
 def bootstrap_ci(fn, arrays: tuple[np.ndarray, ...], n_boot: int = 1000, seed: int = 0,
@@ -160,21 +160,17 @@ def classification_report(y: np.ndarray, prob: np.ndarray, labels: list[str],
 
 
 def paired_diff(fn, a: tuple, b: tuple, n_boot: int = 1000, seed: int = 0) -> dict:
-    """``fn(*a) - fn(*b)`` on the same patients, with a paired percentile bootstrap 95% CI.
+    """``fn(*a) - fn(*b)`` on the same patients, with a paired percentile bootstrap 95% CI
+    (:func:`bootstrap_ci` over patient indices, so both sides draw the same rows).
 
     ``a`` and ``b``: tuples of (N,) or (N, C) arrays whose rows are the same N patients in the
-    same order (e.g. ``(y, prob_a)`` and ``(y, prob_b)``); each resample draws the same rows
-    from both. Returns ``{"difference": float, "ci95": [lo, hi]}`` (NaN when no resample is
+    same order (e.g. ``(y, prob_a)`` and ``(y, prob_b)``). Returns
+    ``{"difference": float, "ci95": [lo, hi]}`` (NaN bounds when under half the resamples are
     finite).
     """
-    rng = np.random.default_rng(seed)
-    n = len(a[0])
-    est = fn(*a) - fn(*b)
-    vals = []
-    for _ in range(n_boot):
-        i = rng.integers(0, n, n)
-        d = fn(*(x[i] for x in a)) - fn(*(x[i] for x in b))
-        if np.isfinite(d):
-            vals.append(d)
-    lo, hi = np.percentile(vals, [2.5, 97.5]) if vals else (np.nan, np.nan)
-    return {"difference": float(est), "ci95": [float(lo), float(hi)]}
+    def diff(ix: np.ndarray) -> float:
+        return fn(*(x[ix] for x in a)) - fn(*(x[ix] for x in b))
+
+    ix = np.arange(len(a[0]))
+    lo, hi = bootstrap_ci(diff, (ix,), n_boot, seed)
+    return {"difference": float(diff(ix)), "ci95": [lo, hi]}

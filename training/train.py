@@ -45,7 +45,8 @@ from model.preprocess import N_SLICES, SLICE_SIZE
 from safetensors.torch import load_file
 
 from training.data import (GRADE_CLASSES, SHARED_DATA, TYPE_CLASSES, collate,
-                           load_figshare_cases, load_manifest_cases, load_tcga_cases)
+                           load_figshare_cases, load_manifest_cases, load_tcga_cases,
+                           load_tcga_labels)
 from training.metrics import (apply_temperature, classification_report,
                               expected_calibration_error, fit_temperature)
 
@@ -197,8 +198,10 @@ def cube_size(config: NetConfig) -> int:
 
 
 @torch.no_grad()
-def predict_cases(net: MultiSequenceNet, cases, k: int = N_SLICES, batch_size: int = 16):
-    """Eval-mode probabilities (N, C) and risks (N,) with evenly spaced slices."""
+def predict_cases(net: MultiSequenceNet, cases, k: int = N_SLICES, batch_size: int = 16,
+                  temperature: float = 1.0):
+    """Eval-mode probabilities (N, C) and risks (N,) with evenly spaced slices; probabilities
+    scaled by ``temperature`` (a checkpoint's ``card["temperature"]``, Guo et al. 2017)."""
     net.eval()
     probs, risks = [], []
     for i in range(0, len(cases), batch_size):
@@ -206,7 +209,9 @@ def predict_cases(net: MultiSequenceNet, cases, k: int = N_SLICES, batch_size: i
         out = net(b["x"], b["present"])
         probs.append(torch.softmax(out["logits"], 1))
         risks.append(out["risk"])
-    return torch.cat(probs).numpy(), torch.cat(risks).numpy()
+    prob = torch.cat(probs).numpy()
+    return (apply_temperature(prob, temperature) if temperature != 1.0 else prob,
+            torch.cat(risks).numpy())
 
 
 def _load(args, cases=None):
@@ -216,21 +221,24 @@ def _load(args, cases=None):
     ``{"train": [...], "val": [...], "test": [...]}`` of patient ids instead of the seeded split.
     """
     data_dir = Path(args.data)
-    if cases is not None:
-        pass
-    elif args.manifest:
+    if cases is None and args.manifest:
         cases, args.manifest_sequences, args.manifest_classes = load_manifest_cases(Path(args.manifest))
-    elif args.task == "type":
+    elif cases is None and args.task == "type":
         cases = load_figshare_cases(data_dir)
-    else:
-        cases = load_tcga_cases(data_dir, Path(args.survival) if args.survival else None)
+    elif cases is None:
+        survival = Path(args.survival) if args.survival else None
+        wanted = None
+        if args.max_patients:  # preprocess only the patients used (the labels are cheap)
+            labels = load_tcga_labels(data_dir, survival)
+            wanted = sorted(labels.index[labels["label"] >= 0])[: args.max_patients]
+        cases = load_tcga_cases(data_dir, survival, wanted)
     patient_label = {}
     for c in cases:
         patient_label.setdefault(c.patient_id, c.label)
     ids = sorted(patient_label)
     if args.max_patients:
         ids = ids[: args.max_patients]
-    if getattr(args, "split_file", None):
+    if args.split_file:
         split = {k: sorted(v) for k, v in json.loads(Path(args.split_file).read_text()).items()}
         unknown = set().union(*split.values()) - set(patient_label)
         if unknown:
@@ -241,10 +249,10 @@ def _load(args, cases=None):
     return groups, split
 
 
-def _predict(net, cases, task):
+def predict_patients(net, cases, task, temperature: float = 1.0):
     """Patient-level (ids, y, prob, time, event, risk) and, for slices, per-slice (y, prob)."""
     k = 1 if task == "type" else N_SLICES
-    prob, risk = predict_cases(net, cases, k)
+    prob, risk = predict_cases(net, cases, k, temperature=temperature)
     if task == "type":
         ids, y, pprob = patient_mean(cases, prob)
         nan = np.full(len(ids), np.nan)
@@ -342,7 +350,7 @@ def train(args: argparse.Namespace, cases=None) -> dict:
                 break
         # Model selection on the validation patients' cross-entropy only (the Cox term on a
         # dozen patients is too noisy to select on); the test patients are never looked at.
-        _, vy, vprob, *_ = _predict(net, va, args.task)
+        _, vy, vprob, *_ = predict_patients(net, va, args.task)
         vce = float(F.nll_loss(torch.log(torch.as_tensor(vprob).clamp_min(1e-7)), torch.as_tensor(vy)))
         vacc = float((vprob.argmax(1) == vy).mean())
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)),
@@ -369,14 +377,14 @@ def train(args: argparse.Namespace, cases=None) -> dict:
             return {}
 
     # Temperature scaling on the validation patients (Guo et al. 2017); the app applies it.
-    _, vy, vprob, *_ = _predict(net, va, args.task)
+    _, vy, vprob, *_ = predict_patients(net, va, args.task)
     temperature = fit_temperature(vprob, vy)
     metrics, cohort_rows, train_risk = {}, [], None
     calibration = {"temperature": temperature}
     for name, group in (("train", tr), ("val", va), ("test", te)):
         if not group:
             continue
-        ids, y, raw_prob, t, e, risk, per_slice = _predict(net, group, args.task)
+        ids, y, raw_prob, t, e, risk, per_slice = predict_patients(net, group, args.task)
         prob = apply_temperature(raw_prob, temperature)
         calibration[f"{name}_ece_before"] = expected_calibration_error(y, raw_prob)
         calibration[f"{name}_ece_after"] = expected_calibration_error(y, prob)
@@ -504,6 +512,13 @@ def train(args: argparse.Namespace, cases=None) -> dict:
     print(json.dumps({k: {m: v.get(m) for m in ("accuracy", "roc_auc", "c_index")}
                       for k, v in metrics.items()}))
     return card
+
+
+def shipped_args(card: dict) -> list[str]:
+    """The ``training.train`` arguments a checkpoint was trained with (from its card's
+    ``training.command``), to retrain it or a variant of it."""
+    words = card["training"]["command"].split()
+    return words[words.index("training.train") + 1:]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
