@@ -35,19 +35,15 @@ def demo_paths() -> list[Path]:
 
 @contextmanager
 def _stage_timers(acc: dict[str, float]):
-    """Wrap a few functions of ``model.study`` to split ``Study.from_bytes`` into stages.
-
-    Missing names (the module is being extended by others) are skipped; their time then lands
-    in the "read + decompress + parse" remainder.
-    """
+    """Wrap a few functions of ``model.study`` to split ``Study.from_bytes`` into stages
+    (a renamed function raises AttributeError here rather than silently moving its time into
+    the "read + decompress + parse" remainder)."""
     import model.study as ms
 
     wrapped = {}
 
     def wrap(name, stage):
-        fn = getattr(ms, name, None)
-        if fn is None:
-            return
+        fn = getattr(ms, name)
 
         def inner(*a, **k):
             t0 = time.perf_counter()

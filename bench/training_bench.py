@@ -22,18 +22,16 @@ def run(steps: int = 4, n_patients: int = 8) -> dict:
     from model.checkpoint import DEFAULT_CHECKPOINT, read_card
     from model.network import MultiSequenceNet, NetConfig
     from training import train as tr
-    from training.data import GRADE_CLASSES, SHARED_DATA, collate, load_tcga_cases
+    from training.data import SHARED_DATA, collate, load_tcga_cases
 
     data_dir = SHARED_DATA / "tcga_lgg_flair_seg"
     if not data_dir.exists():
         say(f"\n## 5. training throughput: skipped ({data_dir} not available)")
         return {"training_cases_per_second": None}
-    args = tr.parse_args(["--task", "grade"])
-    card_train = read_card(Path(DEFAULT_CHECKPOINT)).get("training", {})
-    batch_size = int(card_train.get("batch_size", args.batch_size))
-    k = int(card_train.get("slices_per_sequence", args.slices))
-    seq_dropout = float(card_train.get("sequence_dropout", args.seq_dropout))
-    gamma = float(getattr(args, "attn_sup", 0.0) or 0.0)
+    card = read_card(Path(DEFAULT_CHECKPOINT))
+    card_train = card["training"]
+    args = tr.parse_args(tr.shipped_args(card))  # the served checkpoint's own recipe
+    batch_size, k, seq_dropout, gamma = args.batch_size, args.slices, args.seq_dropout, args.attn_sup
     survival = Path(args.survival) if args.survival else None
 
     t0 = time.perf_counter()
@@ -43,15 +41,14 @@ def run(steps: int = 4, n_patients: int = 8) -> dict:
 
     # Training runs with its own thread setting (--threads, default torch's: physical cores).
     threads_before = torch.get_num_threads()
-    train_threads = int(getattr(args, "threads", 0) or 0) or int(card_train.get("torch_threads", 0) or 0)
+    train_threads = args.threads or int(card_train.get("torch_threads", 0))
     if train_threads:
         torch.set_num_threads(train_threads)
     torch.manual_seed(0)
-    config = NetConfig(sequences=["T1", "T1ce", "FLAIR"], classes=list(GRADE_CLASSES),
-                       dropout=args.dropout)
+    config = NetConfig(**card["architecture"])
     net = MultiSequenceNet(config).train()
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    aug = tr.augmentation(args.seed)
+    aug = tr.augmentation(args.seed, config.encoder)
     rng = np.random.default_rng(0)
 
     def step() -> tuple[float, float]:
@@ -60,10 +57,7 @@ def run(steps: int = 4, n_patients: int = 8) -> dict:
         batch = collate([cases[j] for j in idx], config.sequences, k, rng, aug, seq_dropout)
         t_coll = time.perf_counter() - t
         out = net(batch["x"], batch["present"])
-        try:
-            loss = tr.joint_loss(out, batch, args.alpha, args.beta, gamma)
-        except TypeError:
-            loss = tr.joint_loss(out, batch, args.alpha, args.beta)
+        loss = tr.joint_loss(out, batch, args.alpha, args.beta, gamma, args.survival_loss)
         opt.zero_grad()
         loss.backward()
         opt.step()
