@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,32 @@ def attribution_eval_summary(checkpoint_dir: str | Path | None) -> str | None:
         return line
     except (KeyError, TypeError):  # an evaluation file from another version of the code
         return None
+
+
+class DeferredReport:
+    """A PDF built on request (``st.download_button(data=DeferredReport(...))``) that does not
+    keep the study alive: it holds weak references to the study, its prediction and its maps,
+    so replacing the session's study releases them at once.
+
+    Calling it returns :func:`build_report` bytes.
+
+    Raises:
+        RuntimeError: the study or prediction was released (another study was loaded).
+    """
+
+    def __init__(self, study, prediction, card: dict, maps: dict[str, np.ndarray] | None = None,
+                 method: str | None = None, checkpoint_dir: str | Path | None = None):
+        self._study, self._prediction = weakref.ref(study), weakref.ref(prediction)
+        self._maps = {s: weakref.ref(m) for s, m in (maps or {}).items()}
+        self.card, self.method, self.checkpoint_dir = card, method, checkpoint_dir
+
+    def __call__(self) -> bytes:
+        study, prediction = self._study(), self._prediction()
+        maps = {s: r() for s, r in self._maps.items()}
+        if study is None or prediction is None or any(m is None for m in maps.values()):
+            raise RuntimeError("This report's study is no longer loaded; open the Prediction page again.")
+        return build_report(study, prediction, self.card, maps=maps or None,
+                            method=self.method if maps else None, checkpoint_dir=self.checkpoint_dir)
 
 
 class _Report(FPDF):

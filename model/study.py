@@ -474,10 +474,16 @@ def _nifti_affine(img, name: str, warns: list[str]):
             warns.append(f"{name}: the two orientations in the header (qform and sform) disagree "
                          f"by up to {dist:.1f} mm; the sform was used (as most tools do). Check "
                          "the orientation.")
-    if scode > 0 and sform is not None:
-        return sform
-    if qcode > 0 and qform is not None:
-        return qform
+    chosen = sform if scode > 0 and sform is not None else qform if qcode > 0 else None
+    if chosen is not None:
+        if np.allclose(chosen, np.eye(4)):
+            # Exports that lost the scanner geometry write the identity; believing it would
+            # show the head flipped or squashed without a word.
+            warns.append(f"{name}: the header's orientation is the identity (1 mm voxels, no "
+                         "rotation), usually a placeholder written by a conversion tool; "
+                         "orientation and voxel size may be wrong. Use the scanner's original "
+                         "NIfTI or DICOM if you can.")
+        return chosen
     warns.append(f"{name}: the header has no orientation (qform and sform codes are 0); the "
                  "voxel sizes were used with a default orientation, so left/right may be wrong.")
     try:

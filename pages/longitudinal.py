@@ -49,7 +49,9 @@ def _timeline_table(tl: pd.DataFrame) -> pd.DataFrame:
         "time point": tl["Timepoint"], "week": tl["week"],
         "RANO": [r if isinstance(r, str) else "missing" for r in tl["rating"]],
         "death HR": tl["os_hr"].round(2),
-        "progression HR": tl["ttp_hr"].where(~tl["progressed"]).round(2),
+        # After the first progression there is nothing left to predict for that endpoint.
+        "progression HR": [("after progression" if p else f"{h:.2f}")
+                           for h, p in zip(tl["ttp_hr"], tl["progressed"])],
     })
 
 

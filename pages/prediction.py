@@ -10,7 +10,7 @@ from model.checkpoint import evidence_warning
 from model.errors import StudyError
 from model.predictor import ATTRIBUTION_METHODS
 from model.render import COLORMAPS, VIEWS, IntensityStats, render_views, view_axis
-from model.report import attribution_eval_summary, build_report, fmt_num, uncertainty
+from model.report import DeferredReport, attribution_eval_summary, fmt_num, uncertainty
 
 METHOD_HELP = {
     "Saliency": "gradient of the class score w.r.t. each input pixel (one backward pass, ~0.5 s on 2 CPU cores)",
@@ -103,7 +103,7 @@ _check = attribution_eval_summary(predictor.checkpoint_dir)
 if _check:
     st.info(_check + " Read the maps as a view of the input's sensitivity, not as a lesion map.")
 method = st.selectbox("Attribution method (Captum)", ATTRIBUTION_METHODS, key="attr_method",
-                      format_func=lambda m: m, help="\n".join(f"{m}: {h}" for m, h in METHOD_HELP.items()))
+                      help="\n".join(f"{m}: {h}" for m, h in METHOD_HELP.items()))
 st.caption(METHOD_HELP.get(method, ""))
 maps_key = (study.key, method)
 have = maps_key in st.session_state.get("attribution_maps", {})
@@ -116,7 +116,10 @@ maps = None
 if have:
     maps = get_attribution(study, method)
     c1, c2, c3, c4 = st.columns(4)
-    seq = c1.selectbox("Sequence", list(maps), key="attr_seq")
+    # Default: the sequence the fusion weighted most, as in the PDF's key slices.
+    seqs = list(maps)
+    top = max(seqs, key=lambda s: pred.sequence_weights.get(s, 0.0))
+    seq = c1.selectbox("Sequence", seqs, index=seqs.index(top), key="attr_seq")
     cmap = c2.selectbox("Colormap", COLORMAPS, key="attr_cmap")
     opacity = c3.slider("Overlay opacity", 0.0, 1.0, 0.5, key="attr_opacity")
     threshold = c4.slider("Hide below", 0.0, 1.0, 0.2, 0.05, key="attr_threshold")
@@ -143,17 +146,10 @@ if have:
 
 # ------------------------------------------------------------------ report
 st.subheader("Report")
-study_ref, pred_ref, maps_ref = study, pred, maps
-ck_dir = str(predictor.checkpoint_dir)
-
-
-def _report_bytes() -> bytes:
-    """Built when the button is clicked (Streamlit runs it on another thread)."""
-    return build_report(study_ref, pred_ref, card, maps=maps_ref, method=method if maps_ref else None,
-                        checkpoint_dir=ck_dir)
-
-
-st.download_button("Download report (PDF)", data=_report_bytes, file_name=f"tumorboard_{study.key}.pdf",
+# Built on click (another thread); weak references, so a newly loaded study frees this one.
+report = DeferredReport(study, pred, card, maps=maps, method=method,
+                        checkpoint_dir=str(predictor.checkpoint_dir))
+st.download_button("Download report (PDF)", data=report, file_name=f"tumorboard_{study.key}.pdf",
                    mime="application/pdf", key="report_download", icon=":material/picture_as_pdf:",
                    help="One page: de-identified study summary, prediction with uncertainty, key "
                         "slices (with the map shown above, when computed), survival over the cohort, "

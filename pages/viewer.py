@@ -8,11 +8,10 @@ grids. Images are rendered on the server (:func:`model.render.render_views`, cac
 session) and work in any browser, WebGL or not.
 """
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from model.attribution import map_for_sequence
+from model.attribution import map_for_sequence, peak_voxel
 from model.cached import current_study
 from model.render import (COLORMAPS, CONVENTIONS, VIEWS, WINDOW_PRESETS, IntensityStats, SliceCache,
                           mm_to_voxel, render_views, view_axis, voxel_to_mm)
@@ -169,7 +168,7 @@ j1.markdown(f"**Crosshair** voxel (i, j, k) = ({ijk[0]}, {ijk[1]}, {ijk[2]}) · 
 j2.button("Centre", key="viewer_centre", on_click=jump_to,
           args=(seq, [(n - 1) // 2 for n in vol.shape]))
 if overlay is not None:
-    peak = np.unravel_index(int(np.argmax(overlay)), overlay.shape)
+    peak = peak_voxel(overlay)  # the same point the Prediction page and the PDF show
     j3.button("Strongest attribution", key="viewer_peak", on_click=jump_to, args=(seq, peak))
 
 imgs = render_views(vol.data, vol.spacing_mm, tuple(ijk), level, width, convention=convention,

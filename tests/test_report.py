@@ -121,3 +121,24 @@ def test_report_carries_the_whole_evidence_warning_and_limitations(predictor, de
     shown = " ".join(_shown_text(pdf).split())
     for sentence in [evidence_warning(card)] + [f"Limitation: {x}" for x in card["limitations"][:4]]:
         assert " ".join(_t(sentence).split()) in shown, sentence[:60]
+
+
+def test_deferred_report_builds_on_call_and_does_not_keep_the_study(predictor):
+    """The Prediction page's download callable: a one-page PDF when called; once the study is
+    replaced (no strong reference left) it is released and the callable says so."""
+    import gc
+    import weakref
+
+    from model.report import DeferredReport
+
+    study = _named_study()
+    pred = predictor.predict(study)
+    job = DeferredReport(study, pred, predictor.card, checkpoint_dir=predictor.checkpoint_dir)
+    pdf = job()
+    assert pdf.startswith(b"%PDF") and _n_pages(pdf) == 1
+    probe = weakref.ref(study)
+    del study, pred
+    gc.collect()
+    assert probe() is None
+    with pytest.raises(RuntimeError, match="no longer loaded"):
+        job()

@@ -229,10 +229,6 @@ def test_new_study_releases_the_previous_one(app):
     assert not alive, f"{len(alive)} of {len(refs)} arrays of the previous study still alive"
 
 
-@pytest.mark.xfail(reason="pages/prediction.py: the selectbox format_func lambda and the report "
-                          "download callable keep that page's last namespace (the previous study, "
-                          "its maps) alive until the page is shown again; module-level callables "
-                          "would release it at once", strict=False)
 @needs_shared(TCGA_RAW)
 def test_new_study_is_released_without_revisiting_pages(app):
     refs = _study_with_prediction_and_map(app)

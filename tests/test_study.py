@@ -524,3 +524,22 @@ def test_study_page_offers_each_channel_of_a_4d_upload(crop):
     study = at.session_state["study"]
     assert study.sequences == ("T2", "FLAIR")
     np.testing.assert_array_equal(study.volumes["FLAIR"].data, _canonical(chans[..., 1], aff)[0])
+
+
+def test_identity_affine_is_flagged_as_a_placeholder_geometry():
+    """An identity sform (as in exports that lost the scanner geometry) loads, with a warning
+    that orientation and voxel size may be wrong; a real geometry gets no such warning."""
+    import gzip
+
+    import nibabel as nib
+    import numpy as np
+
+    from model.study import Study
+
+    data = np.random.default_rng(0).random((20, 22, 12)).astype(np.float32)
+    for affine, flagged in ((np.eye(4), True), (np.diag([0.9, 0.9, 5.0, 1.0]), False)):
+        img = nib.Nifti1Image(data, affine)
+        img.set_sform(affine, code=2)
+        study = Study.from_bytes([("FLAIR.nii.gz", gzip.compress(img.to_bytes()), None)])
+        warns = [w for v in study.volumes.values() for w in v.warnings]
+        assert any("placeholder" in w for w in warns) == flagged, warns
