@@ -85,7 +85,6 @@ def test_sessions_attributing_different_studies_at_once_get_their_own_maps(predi
 
     threads = [threading.Thread(target=attribute, args=j) for j in jobs]
     threads += [threading.Thread(target=predict, args=(k,)) for k in two_studies]
-    t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
@@ -101,8 +100,7 @@ def test_sessions_attributing_different_studies_at_once_get_their_own_maps(predi
                            reference[("t1ce_flipped", "Saliency")]["T1ce"].sum())
     for k, p in preds:
         assert p == pytest.approx(ref_pred[k], abs=1e-6)
-    assert _hooks(predictor.net) == 0
-    assert time.perf_counter() - t0 < 240
+    assert _hooks(predictor.net) == 0  # a hang is caught by the join timeout above
 
 
 # --------------------------------------------------------------------------------------------
