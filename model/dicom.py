@@ -43,7 +43,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from model.errors import (
+from model.core.errors import (
     IncompleteSeriesError,
     MixedPatientsError,
     NotMRIError,

@@ -53,7 +53,7 @@ import nibabel as nib
 import numpy as np
 from nibabel import orientations as nio
 
-from model.errors import (
+from model.core.errors import (
     AmbiguousChannelsError,
     DuplicateSequenceError,
     EmptyStudyError,

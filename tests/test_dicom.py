@@ -24,7 +24,7 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, MRImageStorage
 
 from conftest import DEMO_DIR, ROOT, SHARED, needs_shared
 from model.dicom import looks_like_dicom, sequence_from_description
-from model.errors import (IncompleteSeriesError, NotMRIError, StudyError, TimeSeriesError,
+from model.core.errors import (IncompleteSeriesError, NotMRIError, StudyError, TimeSeriesError,
                           UnsupportedDicomError)
 from model.study import Study, read_uploads
 
@@ -438,7 +438,7 @@ def test_patient_details_appear_in_no_output(study_zip, t1c_series, tmp_path, ca
 
 @needs_shared(SAMPLES)
 def test_archive_mixing_patients_is_refused_without_naming_them():
-    from model.errors import MixedPatientsError
+    from model.core.errors import MixedPatientsError
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

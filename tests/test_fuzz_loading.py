@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import DEMO_DIR
-from model.errors import StudyError
+from model.core.errors import StudyError
 from model.study import Study, read_uploads
 
 FUZZ = settings(max_examples=150, deadline=4000, derandomize=True, database=None,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_DIR, SHARED, TCGA_RAW, needs_shared
-from model.errors import (DuplicateSequenceError, StudyError, UnknownSequenceError,
+from model.core.errors import (DuplicateSequenceError, StudyError, UnknownSequenceError,
                           UnreadableFileError, WrongDimensionsError)
 from model.study import Study, canonical_sequence, load_volume, recognise_sequence
 
@@ -179,7 +179,7 @@ import dataclasses  # noqa: E402
 import zipfile  # noqa: E402
 
 import model.study as study_mod  # noqa: E402
-from model.errors import (AmbiguousChannelsError, EmptyStudyError, GeometryError,  # noqa: E402
+from model.core.errors import (AmbiguousChannelsError, EmptyStudyError, GeometryError,  # noqa: E402
                           NotMRIError, TimeSeriesError, UploadTooLargeError)
 from model.study import fov_overlap, read_uploads  # noqa: E402
 
@@ -389,7 +389,7 @@ def test_png_slice_is_a_one_slice_study_and_renamed_png_is_refused():
     v = study.volumes["FLAIR"]
     assert v.shape == (pix.shape[1], pix.shape[0], 1)
     # Radiological display convention: the picture is what the axial view shows.
-    from model.render import extract_slice
+    from model.views.render import extract_slice
 
     np.testing.assert_array_equal(extract_slice(v.data, "axial", 0), pix)
     assert any("one-slice study" in w and "pixel size is unknown" in w for w in study.warnings)

@@ -1,11 +1,16 @@
-"""Typed refusals raised by study loading and the predictor.
+"""Typed refusals: one exception family per job (studies, checkpoints).
 
-Every message is written for a clinician: it says what is wrong and what to upload instead.
-Patient details never appear in a message (file names are shown, headers are not).
+:class:`TumorBoardError` is the root; :class:`StudyError` is every refusal of an uploaded or
+given study, :class:`CheckpointError` every refusal of a model checkpoint. Every message is
+written for a clinician: it says what is wrong and what to upload instead. Patient details never appear in a message (file names are shown, headers are not).
 """
 
 
-class StudyError(Exception):
+class TumorBoardError(Exception):
+    """Root of every error TumorBoard raises on purpose (a refusal with a plain message)."""
+
+
+class StudyError(TumorBoardError):
     """Base class of every refusal of an uploaded or given study."""
 
 
@@ -59,7 +64,7 @@ class GeometryError(StudyError):
     """The voxel-to-world geometry cannot be used (degenerate or extremely sheared affine)."""
 
 
-class CheckpointError(Exception):
+class CheckpointError(TumorBoardError):
     """The checkpoint is missing, tampered with (sha256 mismatch) or disagrees with its model card."""
 
 
