@@ -38,7 +38,7 @@ def _where(exc: BaseException) -> str:
 def show_error(exc: Exception, where: str) -> None:
     """Short message with a reference id on the page; the detail, without patient data, in the
     server log under the same id. The session (and its study) is left as it was."""
-    from model.errors import CheckpointError
+    from model.core.errors import CheckpointError
 
     ref = uuid.uuid4().hex[:8]
     if isinstance(exc, CheckpointError):

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     common.say(json.dumps(result["machine"]))
     predictor = study = None
     if {"pipeline", "attribution", "viewer"} & set(only):
-        from model.predictor import Predictor
+        from model.inference.classify import Predictor
         from model.study import Study
         predictor, study = Predictor(), Study.demo()
     if "pipeline" in only:

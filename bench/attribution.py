@@ -1,6 +1,6 @@
 """Benchmark 2: attribution seconds per method on the demo study.
 
-Measures every method :data:`model.predictor.ATTRIBUTION_METHODS` lists when it runs, through
+Measures every method :data:`model.inference.classify.ATTRIBUTION_METHODS` lists when it runs, through
 ``Predictor.attribution``, two ways:
 
 * **app path**: the study already prepared and its predicted class known (what the Prediction
@@ -20,7 +20,7 @@ DEFAULT_GOAL = 3.0
 
 
 def run(predictor=None, study=None, repeats: int = 3) -> dict:
-    from model.predictor import ATTRIBUTION_METHODS, Predictor
+    from model.inference.classify import ATTRIBUTION_METHODS, Predictor
     from model.study import Study
 
     predictor = predictor or Predictor()

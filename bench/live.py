@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import ROOT, proc_status_mb
+from model.core.config import DATA_DIR
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-DEMO_CASES = Path(os.environ.get("TUMORBOARD_DATA", ROOT.parent / "shared" / "data")) / "demo_cases"
+DEMO_CASES = DATA_DIR / "demo_cases"
 #: Studies a session can load: "demo" is the button; the others are uploads of real files.
 UPLOADS = {
     "tcga_fg_6692": DEMO_CASES / "tcga_fg_6692_raw",

@@ -59,7 +59,7 @@ async def _one_visit(url: str) -> None:
 
 
 def default_methods() -> list[str]:
-    from model.predictor import ATTRIBUTION_METHODS
+    from model.inference.classify import ATTRIBUTION_METHODS
 
     # IntegratedGradients is left out of the load rounds by default (10-20x the others' cost).
     return [m for m in ATTRIBUTION_METHODS if m != "IntegratedGradients"]

@@ -233,7 +233,7 @@ def _anisotropic(predictor, repeats: int) -> dict:
 def run(predictor=None, repeats: int = 5) -> dict:
     import torch
 
-    from model.predictor import Predictor
+    from model.inference.classify import Predictor
     from model.study import recognise_sequence
 
     predictor = predictor or Predictor()

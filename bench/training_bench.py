@@ -19,8 +19,9 @@ def run(steps: int = 4, n_patients: int = 8) -> dict:
     import numpy as np
     import torch
 
-    from model.checkpoint import DEFAULT_CHECKPOINT, read_card
-    from model.network import MultiSequenceNet, NetConfig
+    from model.core.config import DEFAULT_CHECKPOINT
+    from model.nets.checkpoint import read_card
+    from model.nets.classifier import MultiSequenceNet, NetConfig
     from training import train as tr
     from training.data import SHARED_DATA, collate, load_tcga_cases
 

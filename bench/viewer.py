@@ -8,7 +8,7 @@ Two measurements per operation:
 * ``*_ms``: the whole Viewer page rerun in Streamlit's ``AppTest`` (app.py + pages/viewer.py,
   widgets, images encoded and stored), i.e. the server's work for one slider move; AppTest adds
   its own protobuf bookkeeping, so this is an upper bound.
-* ``render_*_ms``: only the image work the page does (:func:`model.render.render_views` with the
+* ``render_*_ms``: only the image work the page does (:func:`model.views.render.render_views` with the
   page's session cache, then PNG encoding of every image shown).
 
 A slice change moves the axial slider by one; an overlay change moves the attribution-map
@@ -41,8 +41,8 @@ def _fake_map(vol) -> np.ndarray:
 
 
 def bench_render(study, repeats: int = 30) -> dict:
-    """Image work of a slice change / overlay change: median ms (model.render only)."""
-    from model.render import IntensityStats, SliceCache, render_views, to_png
+    """Image work of a slice change / overlay change: median ms (model.views.render only)."""
+    from model.views.render import IntensityStats, SliceCache, render_views, to_png
 
     seq = "FLAIR" if "FLAIR" in study.volumes else study.sequences[0]
     vol = study.volumes[seq]
@@ -123,7 +123,7 @@ def bench_slice_change(study) -> dict:
     """
     res = bench_page(study)
     res.update(bench_render(study))
-    res["source"] = "bench/viewer.py (AppTest page rerun; render = model.render.render_views + PNG)"
+    res["source"] = "bench/viewer.py (AppTest page rerun; render = model.views.render.render_views + PNG)"
     res["n_sequences"] = len(study.sequences)
     return res
 

@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
-from model.checkpoint import DEFAULT_CHECKPOINT
-from model.predictor import Prediction, PreparedStudy, Predictor
+from model.core.config import DEFAULT_CHECKPOINT
+from model.inference.classify import Prediction, PreparedStudy, Predictor
 from model.study import Study
 
 STUDY = "study"
@@ -41,11 +41,9 @@ def configure_torch_threads() -> int:
     """
     import torch
 
-    env = os.environ.get("TUMORBOARD_TORCH_THREADS", "").strip()
-    try:
-        n = int(env) if env else 0
-    except ValueError:
-        n = 0
+    from model.core.config import torch_threads
+
+    n = torch_threads()
     if n <= 0:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         n = max(1, min(4, cpus // 2))

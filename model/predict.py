@@ -21,7 +21,7 @@ import argparse
 import json
 import sys
 
-from model.errors import CheckpointError, StudyError
+from model.core.errors import CheckpointError, StudyError
 
 
 def _parse_item(item: str) -> tuple[str, str | None]:
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="write each loaded sequence as DIR/<SEQ>.nii.gz (RAS)")
     args = p.parse_args(argv)
 
-    from model.predictor import Predictor
+    from model.inference.classify import Predictor
     from model.study import Study
 
     saved: list[str] = []

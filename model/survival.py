@@ -2068,7 +2068,7 @@ def validate_risk(
     if len(held) < 50 or held["event"].sum() < 20:
         notes.append(f"Only {len(held)} held-out patients with {int(held['event'].sum())} events: "
                      "confidence intervals are wide; treat the estimates as indicative.")
-    from model.checkpoint import json_safe  # lazy: torch is not needed for the statistics
+    from model.core.jsonio import json_safe
 
     return json_safe({
         "n_train": int(len(train)), "events_train": int(tr_e.sum()),

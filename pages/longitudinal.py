@@ -19,9 +19,10 @@ if str(_ROOT) not in sys.path:  # run standalone (AppTest / streamlit run pages/
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from model import longitudinal as lg  # noqa: E402
-from model.checkpoint import CARD  # noqa: E402
-from model.errors import CheckpointError  # noqa: E402
+from model.inference import longitudinal as lg  # noqa: E402
+from model.views.longitudinal_figures import timeline_figure  # noqa: E402
+from model.core.jsonio import CARD  # noqa: E402
+from model.core.errors import CheckpointError  # noqa: E402
 
 CHECKPOINT = lg.DEFAULT_LONGITUDINAL_CHECKPOINT
 
@@ -58,7 +59,7 @@ def _timeline_table(tl: pd.DataFrame) -> pd.DataFrame:
 def _show_timeline(model: lg.LongitudinalModel, visits: pd.DataFrame, title: str, key: str,
                    outcome: dict | None = None) -> None:
     tl = lg.predict_timeline(model, visits)
-    st.plotly_chart(lg.timeline_figure(tl, outcome, title), key=f"fig_{key}", width="stretch", theme=None)
+    st.plotly_chart(timeline_figure(tl, outcome, title), key=f"fig_{key}", width="stretch", theme=None)
     st.caption("Hazard ratio after each visit, from that visit and the earlier ones only "
                "(1 = an average training visit; >1 = higher risk). The progression line stops at "
                "the first PD rating. Dashed lines: observed outcome, shown for reference only "

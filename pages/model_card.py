@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from model.cached import get_predictor
-from model.checkpoint import evidence_warning, read_sidecar
-from model.report import fmt_num
+from model.nets.checkpoint import evidence_warning, read_sidecar
+from model.views.report import fmt_num
 
 predictor = get_predictor()
 card = predictor.card

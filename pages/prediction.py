@@ -4,13 +4,13 @@ risk score, Captum attribution maps over three views, and the one-page PDF repor
 import plotly.graph_objects as go
 import streamlit as st
 
-from model.attribution import peak_voxel
+from model.inference.attribution import peak_voxel
 from model.cached import current_study, get_attribution, get_predictor, get_prediction
-from model.checkpoint import evidence_warning
-from model.errors import StudyError
-from model.predictor import ATTRIBUTION_METHODS
-from model.render import COLORMAPS, VIEWS, IntensityStats, render_views, view_axis
-from model.report import DeferredReport, attribution_eval_summary, fmt_num, uncertainty
+from model.nets.checkpoint import evidence_warning
+from model.core.errors import StudyError
+from model.inference.classify import ATTRIBUTION_METHODS
+from model.views.render import COLORMAPS, VIEWS, IntensityStats, render_views, view_axis
+from model.views.report import DeferredReport, attribution_eval_summary, fmt_num, uncertainty
 
 METHOD_HELP = {
     "Saliency": "gradient of the class score w.r.t. each input pixel (one backward pass, ~0.5 s on 2 CPU cores)",

@@ -3,7 +3,7 @@ prognosis, and the validation of the image model's risk score on held-out patien
 
 Thin Streamlit layer: cohorts come from :mod:`model.cohorts`, every statistic and figure from
 :mod:`model.survival`. Reads (never writes) ``st.session_state["prediction"]``; the image cohort is that of the served
-checkpoint (:data:`model.checkpoint.DEFAULT_CHECKPOINT`); its own widgets use keys ``survival_*``.
+checkpoint (:data:`model.nets.checkpoint.DEFAULT_CHECKPOINT`); its own widgets use keys ``survival_*``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from model import checkpoint as ckpt  # noqa: E402
+from model.nets import checkpoint as ckpt  # noqa: E402
 from model import cohorts as co  # noqa: E402
 from model import survival as sv  # noqa: E402
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from model.cached import current_study, get_demo_study, set_study
-from model.errors import StudyError
+from model.core.errors import StudyError
 from model.study import MAX_FILE_BYTES, SEQUENCES, Study, read_uploads
 
 #: Extensions the uploader accepts (".nii.gz", ".mgz", ".img.gz" end in gz/mgz).

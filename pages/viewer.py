@@ -4,16 +4,16 @@ neurological convention, and all sequences side by side at the crosshair.
 
 The crosshair is kept in world millimetres (scanner RAS) in the session, so it stays on the
 same anatomical point when the sequence changes, even between sequences on different voxel
-grids. Images are rendered on the server (:func:`model.render.render_views`, cached per
+grids. Images are rendered on the server (:func:`model.views.render.render_views`, cached per
 session) and work in any browser, WebGL or not.
 """
 
 import pandas as pd
 import streamlit as st
 
-from model.attribution import map_for_sequence, peak_voxel
+from model.inference.attribution import map_for_sequence, peak_voxel
 from model.cached import current_study
-from model.render import (COLORMAPS, CONVENTIONS, VIEWS, WINDOW_PRESETS, IntensityStats, SliceCache,
+from model.views.render import (COLORMAPS, CONVENTIONS, VIEWS, WINDOW_PRESETS, IntensityStats, SliceCache,
                           mm_to_voxel, render_views, view_axis, voxel_to_mm)
 
 AXIS_OF = {"sagittal": "x", "coronal": "y", "axial": "z"}

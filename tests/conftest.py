@@ -66,6 +66,6 @@ def demo_study():
 
 @pytest.fixture(scope="session")
 def predictor():
-    from model.predictor import Predictor
+    from model.inference.classify import Predictor
 
     return Predictor()

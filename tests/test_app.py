@@ -116,7 +116,7 @@ def test_prediction_page_shows_mc_dropout_uncertainty(app):
 def test_model_page_shows_the_cross_validated_design_comparison(app):
     import json
 
-    from model.checkpoint import DEFAULT_CHECKPOINT
+    from model.core.config import DEFAULT_CHECKPOINT
 
     cv = json.loads((DEFAULT_CHECKPOINT / "cv.json").read_text())
     app.switch_page("pages/model_card.py")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from model import attribution as A
-from model.network import MultiSequenceNet, NetConfig
-from model.predictor import ATTRIBUTION_METHODS
-from model.render import VIEWS, extract_slice, pixel_to_voxel, view_axis
+from model.inference import attribution as A
+from model.nets.classifier import MultiSequenceNet, NetConfig
+from model.inference.classify import ATTRIBUTION_METHODS
+from model.views.render import VIEWS, extract_slice, pixel_to_voxel, view_axis
 from model.study import Study
 
 FAST = {"n_steps": 4, "internal_batch_size": 2, "window": 64, "stride": 64}

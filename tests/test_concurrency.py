@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, TCGA_RAW
-from model.predictor import ATTRIBUTION_METHODS
+from model.inference.classify import ATTRIBUTION_METHODS
 from model.study import Study
 
 #: Cheap settings so every method runs in a few seconds on a 2-core CPU.

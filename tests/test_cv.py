@@ -10,9 +10,9 @@ from lifelines.utils import concordance_index
 from sklearn.metrics import roc_auc_score
 
 from conftest import SHARED, needs_shared
-from model.checkpoint import DEFAULT_CHECKPOINT
-from model.network import MultiSequenceNet, NetConfig
-from model.preprocess import slices_to_cube
+from model.core.config import DEFAULT_CHECKPOINT
+from model.nets.classifier import MultiSequenceNet, NetConfig
+from model.inference.preprocess import slices_to_cube
 
 
 def test_folds_are_patient_disjoint_and_cover_every_patient_once():
@@ -130,8 +130,8 @@ def test_cross_validation_end_to_end_on_real_patients(tmp_path):
     """Two folds of the 2D and 3D designs for one step each, on 16 real development patients:
     every patient gets exactly one out-of-fold prediction per design and the summary's pooled
     AUC is the one scikit-learn computes from those predictions."""
-    from model.predictor import Predictor
-    from model.errors import CheckpointError
+    from model.inference.classify import Predictor
+    from model.core.errors import CheckpointError
     from training.cv import main
 
     out = tmp_path / "cv.json"
@@ -171,7 +171,7 @@ def test_cross_validation_end_to_end_on_real_patients(tmp_path):
 @pytest.mark.parametrize("auc,warn", [([0.39, 0.26, 0.53], True), ([0.70, 0.50, 0.85], True),
                                       ([0.80, 0.66, 0.91], False), (None, False)])
 def test_evidence_warning_follows_the_cross_validated_ci(auc, warn):
-    from model.checkpoint import evidence_warning
+    from model.nets.checkpoint import evidence_warning
 
     card = {"cross_validation": {"n_patients": 70, "n_folds": 5, "shipped_pooled_roc_auc": auc}}
     msg = evidence_warning(card)

@@ -42,8 +42,8 @@ def test_tcga_km_numbers(col):
 
 
 def test_report_individual_prognosis(demo_study, predictor):
-    from model import report
-    from model.checkpoint import DEFAULT_CHECKPOINT
+    from model.views import report
+    from model.core.config import DEFAULT_CHECKPOINT
 
     p = predictor.predict(demo_study)
     s = report.survival_summary(p.risk_score, DEFAULT_CHECKPOINT)

@@ -8,9 +8,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, SHARED, needs_shared
-from model import checkpoint as ckpt
+from model.nets import checkpoint as ckpt
 from model import longitudinal as lg
-from model.errors import CheckpointError, StudyError
+from model.core.errors import CheckpointError, StudyError
 
 LUMIERE = SHARED / "lumiere_longitudinal"
 CKPT = ROOT / "model" / "checkpoints" / "longitudinal_lumiere"

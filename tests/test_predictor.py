@@ -6,9 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from model.errors import CheckpointError, EmptyStudyError
-from model.predictor import Predictor
+from model.core.config import DEFAULT_CHECKPOINT
+from model.nets.checkpoint import load_checkpoint
+from model.core.errors import CheckpointError, EmptyStudyError
+from model.inference.classify import Predictor
 from model.study import Study
 
 

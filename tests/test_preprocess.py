@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.preprocess import foreground_box, slices_to_volume, volume_to_slices
+from model.inference.preprocess import foreground_box, slices_to_volume, volume_to_slices
 
 
 def test_slices_have_model_shape_and_range(demo_study):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from nibabel.affines import apply_affine
 
-from model.render import (CONVENTIONS, VIEWS, WINDOW_PRESETS, IntensityStats, SliceCache, annotate,
+from model.views.render import (CONVENTIONS, VIEWS, WINDOW_PRESETS, IntensityStats, SliceCache, annotate,
                           apply_colormap, colormap_lut, COLORMAPS, crosshair_pixel, edge_letters,
                           extract_slice, mm_to_voxel, output_size, pixel_to_voxel, render, render_base,
                           render_views, slice_shape, view_axis, voxel_to_mm, voxel_to_pixel)

@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from model.report import NOTICE, build_report, deidentified_summary, uncertainty
+from model.views.report import NOTICE, build_report, deidentified_summary, uncertainty
 from model.study import Study
 
 FAKE_NAME = "Jonathan Q. Doeberman"
@@ -109,8 +109,8 @@ def _shown_text(pdf: bytes) -> str:
 def test_report_carries_the_whole_evidence_warning_and_limitations(predictor, demo_study):
     """Long card lines are wrapped, not cut: the cross-validation warning and every limitation
     appear word for word (a shortened safety sentence can change its meaning)."""
-    from model.checkpoint import evidence_warning
-    from model.report import _t
+    from model.nets.checkpoint import evidence_warning
+    from model.views.report import _t
 
     card = dict(predictor.card)
     card["cross_validation"] = {"n_patients": 70, "n_folds": 5,
@@ -129,7 +129,7 @@ def test_deferred_report_builds_on_call_and_does_not_keep_the_study(predictor):
     import gc
     import weakref
 
-    from model.report import DeferredReport
+    from model.views.report import DeferredReport
 
     study = _named_study()
     pred = predictor.predict(study)

@@ -274,7 +274,7 @@ def test_page_with_prediction_and_strata(tmp_path, monkeypatch):
     ).to_csv(tmp_path / "cohort_risk.csv", index=False)
     at = AppTest.from_file(str(ROOT / "pages" / "survival.py"), default_timeout=60)
     at.session_state["survival_n_boot"] = 20
-    monkeypatch.setattr("model.checkpoint.DEFAULT_CHECKPOINT", tmp_path)
+    monkeypatch.setattr("model.nets.checkpoint.DEFAULT_CHECKPOINT", tmp_path)
     at.session_state["prediction"] = SimpleNamespace(
         risk_score=0.7, risk_percentile=76.0, risk_group="high"
     )
@@ -612,7 +612,7 @@ def test_page_individual_prognosis_and_validation(tmp_path, monkeypatch):
     ck = _real_ids_checkpoint(tmp_path)
     at = AppTest.from_file(str(ROOT / "pages" / "survival.py"), default_timeout=90)
     at.session_state["survival_n_boot"] = 20
-    monkeypatch.setattr("model.checkpoint.DEFAULT_CHECKPOINT", ck)
+    monkeypatch.setattr("model.nets.checkpoint.DEFAULT_CHECKPOINT", ck)
     at.session_state["prediction"] = SimpleNamespace(risk_score=0.01, risk_percentile=60.0, risk_group="high")
     at.session_state["survival_age"] = 52  # entered covariates (widget keys), one run
     at.session_state["survival_sex"] = "female"

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from conftest import SHARED, needs_shared
-from model.checkpoint import load_checkpoint
-from model.network import MultiSequenceNet, NetConfig
+from model.nets.checkpoint import load_checkpoint
+from model.nets.classifier import MultiSequenceNet, NetConfig
 
 
 @needs_shared(SHARED / "tcga_lgg_flair_seg")
 def test_short_grade_training_writes_a_servable_checkpoint(tmp_path, demo_study):
-    from model.predictor import Predictor
+    from model.inference.classify import Predictor
     from training.train import parse_args, train
 
     out = tmp_path / "ck"

@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from model.attribution import METHODS, compute_attribution  # noqa: E402
+from model.inference.attribution import METHODS, compute_attribution  # noqa: E402
 
 #: Fractions of the foreground pixels removed / inserted.
 FRACTIONS = np.linspace(0.0, 1.0, 11)
@@ -279,7 +279,8 @@ def summarise(cases: dict[str, dict], methods, fractions: np.ndarray = FRACTIONS
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+    from model.core.config import DEFAULT_CHECKPOINT
+    from model.nets.checkpoint import load_checkpoint
     from training.data import SHARED_DATA, collate, load_tcga_cases
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -27,7 +27,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, read_card, write_card
+from model.core.config import DEFAULT_CHECKPOINT
+from model.core.jsonio import write_card
+from model.nets.checkpoint import load_checkpoint, read_card
 from training.data import SHARED_DATA, load_tcga_cases, load_tcga_labels
 from training.metrics import classification_report
 from training.train import predict_cases

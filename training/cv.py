@@ -60,8 +60,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from model.checkpoint import (DEFAULT_CHECKPOINT, json_safe, load_checkpoint, read_card,
-                              write_card)
+from model.core.config import DEFAULT_CHECKPOINT
+from model.core.jsonio import json_safe, write_card
+from model.nets.checkpoint import load_checkpoint, read_card
 from training.baselines import logistic_mask, majority_prior, tumour_features
 from training.data import (GRADE_CLASSES, SHARED_DATA, TYPE_CLASSES, load_figshare_cases,
                            load_tcga_cases)

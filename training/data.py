@@ -7,12 +7,11 @@ TCGA-CDR (``tcga_clinical/tcga_lgg_flair_seg_survival.csv``, Liu et al., Cell 20
 The source volumes have no geometry (identity affine); their array layout is (column, row,
 slice) of radiological images with anterior up, i.e. the RAS array flipped on both in-plane
 axes. :func:`load_tcga_patient` flips them back so training sees exactly what
-:func:`model.preprocess.volume_to_slices` makes of a RAS study.
+:func:`model.inference.preprocess.volume_to_slices` makes of a RAS study.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +20,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from model.preprocess import SLICE_SIZE, foreground_box, slices_to_cube, volume_to_slices
+from model.core.config import DATA_DIR
+from model.inference.preprocess import SLICE_SIZE, foreground_box, slices_to_cube, volume_to_slices
 
-#: ``../shared/data`` next to the repository, or ``$TUMORBOARD_DATA``.
-SHARED_DATA = Path(os.environ.get(
-    "TUMORBOARD_DATA", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
+#: ``../shared/data`` next to the repository, or ``$TUMORBOARD_DATA`` (:mod:`model.core.config`).
+SHARED_DATA = DATA_DIR
 
 TCGA_FILES = {"T1": "t1_pre.nii.gz", "T1ce": "t1_post.nii.gz", "FLAIR": "flair.nii.gz"}
 GRADE_CLASSES = ["WHO grade II", "WHO grade III"]
@@ -143,10 +142,10 @@ def sample_indices(n: int, k: int, rng: np.random.Generator | None) -> np.ndarra
 def collate(cases: list[Case], sequences: list[str], k: int,
             rng: np.random.Generator | None = None, augment=None,
             seq_dropout: float = 0.0, cube: int = 0) -> dict[str, torch.Tensor]:
-    """Stack cases into a batch for :class:`model.network.MultiSequenceNet`.
+    """Stack cases into a batch for :class:`model.nets.classifier.MultiSequenceNet`.
 
     With ``cube`` > 0 (the 3D design) each sequence is its whole foreground stack resampled to
-    a ``cube``³ volume (:func:`model.preprocess.slices_to_cube`) and ``k`` is ignored.
+    a ``cube``³ volume (:func:`model.inference.preprocess.slices_to_cube`) and ``k`` is ignored.
 
     Returns ``x`` float32 (B, S, K, H, W) (K = H = W = ``cube`` for the 3D design), ``present`` bool (B, S), ``label`` int64 (B,),
     ``time`` float32 (B,), ``event`` bool (B,), ``tumor_area`` float32 (B, S, K) mask voxels
@@ -194,7 +193,7 @@ def load_figshare_cases(data_dir: Path, patients: list[str] | None = None,
 
     Each JPEG (rows = anterior..posterior for axial slices, radiological display; coronal and
     sagittal slices are mixed in the source) is treated as a one-slice volume and goes through
-    :func:`model.preprocess.volume_to_slices`, like a study. ``Case.patient_id`` is the
+    :func:`model.inference.preprocess.volume_to_slices`, like a study. ``Case.patient_id`` is the
     patient (``labels.csv`` ``patient_id``, read as text) so that splits stay by patient.
 
     Raises:
@@ -234,7 +233,7 @@ def load_manifest_cases(manifest: Path) -> tuple[list[Case], list[str], list[str
 
     Raises:
         ValueError: missing ``patient_id``/``label`` columns or no sequence column.
-        model.errors.StudyError: a listed file cannot be loaded (message names the file).
+        model.core.errors.StudyError: a listed file cannot be loaded (message names the file).
     """
     from model.study import Study
 

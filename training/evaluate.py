@@ -6,7 +6,7 @@
 ``DIR`` is laid out like ``shared/data/tcga_lgg_flair_seg`` (``labels.csv`` + one folder per
 patient with ``t1_pre``, ``t1_post``, ``flair`` NIfTI files); ``CSV`` like
 ``tcga_clinical/tcga_lgg_flair_seg_survival.csv``. The default checkpoint is the one the app
-serves. Preprocessing is the app's (:func:`model.preprocess.volume_to_slices`).
+serves. Preprocessing is the app's (:func:`model.inference.preprocess.volume_to_slices`).
 
 Output (JSON): ``n_patients, labels, accuracy, precision_macro, recall_macro, f1_macro,
 roc_auc, confusion_matrix`` (+ bootstrap ``*_ci95``) and ``c_index`` when survival is given.
@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from model.errors import CheckpointError
+from model.core.config import DEFAULT_CHECKPOINT
+from model.nets.checkpoint import load_checkpoint
+from model.core.errors import CheckpointError
 from training.data import GRADE_CLASSES, TYPE_CLASSES, load_figshare_cases, load_tcga_cases
 from training.metrics import classification_report, reliability_curve
 from training.train import patient_mean, predict_cases

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import time
 import warnings
@@ -53,15 +52,15 @@ import torch
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 from torchsurv.loss.cox import neg_partial_log_likelihood
 
-from model.checkpoint import write_card
-from model.longitudinal import (HELD_OUT_VISITS, FeatureSpec, LongitudinalConfig,
-                                LongitudinalEnsemble, LongitudinalModel, LongitudinalNet,
-                                batch_features, fit_feature_spec, patient_features,
-                                save_longitudinal, validate_visits)
+from model.core.config import DATA_DIR
+from model.core.jsonio import write_card
+from model.inference.longitudinal import (HELD_OUT_VISITS, FeatureSpec, LongitudinalModel,
+                                          batch_features, fit_feature_spec, patient_features,
+                                          save_longitudinal, validate_visits)
+from model.nets.longitudinal import LongitudinalConfig, LongitudinalEnsemble, LongitudinalNet
 from training.metrics import bootstrap_ci
 
-SHARED_DATA = Path(os.environ.get(
-    "TUMORBOARD_DATA", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
+SHARED_DATA = DATA_DIR
 CITATION = ("Suter Y, Knecht U, Valenzuela W, et al. The LUMIERE dataset: Longitudinal "
             "Glioblastoma MRI with expert RANO evaluation. Sci Data 2022;9:768, "
             "doi:10.1038/s41597-022-01881-7. Derived table: Sarirchi S., "

@@ -25,7 +25,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -39,9 +38,10 @@ from monai.transforms import (Compose, Rand2DElastic, Rand3DElastic, RandAffine,
 from sklearn.model_selection import train_test_split
 from torchsurv.loss.cox import neg_partial_log_likelihood
 
-from model.checkpoint import save_checkpoint
-from model.network import MultiSequenceNet, NetConfig
-from model.preprocess import N_SLICES, SLICE_SIZE
+from model.core.config import world_size
+from model.nets.checkpoint import save_checkpoint
+from model.nets.classifier import MultiSequenceNet, NetConfig
+from model.inference.preprocess import N_SLICES, SLICE_SIZE
 from safetensors.torch import load_file
 
 from training.data import (GRADE_CLASSES, SHARED_DATA, TYPE_CLASSES, collate,
@@ -266,7 +266,7 @@ def init_distributed() -> tuple[int, int]:
 
     Backend: NCCL on CUDA, gloo on CPU (PyTorch DistributedDataParallel).
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = world_size()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)

@@ -4,10 +4,10 @@ import json, sys
 import numpy as np
 sys.path.insert(0, ".")
 from model.study import Study
-from model.predictor import Predictor
+from model.inference.classify import Predictor
 from model import survival as sv
-from model import report
-from model.checkpoint import DEFAULT_CHECKPOINT
+from model.views import report
+from model.core.config import DEFAULT_CHECKPOINT
 import torch
 torch.set_num_threads(1)
 s = Study.demo()

@@ -1,7 +1,7 @@
 """Checkpoints: safetensors weights + a JSON model card, verified before serving.
 
 A checkpoint folder holds ``model.safetensors`` and ``model_card.json``. The card records the
-architecture (:class:`model.network.NetConfig`), the sequences and classes, preprocessing,
+architecture (:class:`model.nets.classifier.NetConfig`), the sequences and classes, preprocessing,
 training data with citations and licences, held-out metrics and the sha256 of the weights.
 Loading refuses a folder whose weights' sha256 differs from the card (tampering, a partial
 copy) or whose tensors do not fit the card's architecture. Weights are never unpickled.
@@ -11,55 +11,46 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from model.errors import CheckpointError
-from model.network import MultiSequenceNet, NetConfig
+from model.core.config import DEFAULT_CHECKPOINT
+from model.core.errors import CheckpointError
+from model.core.jsonio import CARD, write_card
+from model.nets.classifier import MultiSequenceNet, NetConfig
 
 WEIGHTS = "model.safetensors"
-CARD = "model_card.json"
-#: The checkpoint the app and the command line serve by default ($TUMORBOARD_CHECKPOINT overrides).
-DEFAULT_CHECKPOINT = Path(os.environ.get(
-    "TUMORBOARD_CHECKPOINT", Path(__file__).resolve().parent / "checkpoints" / "grade_lgg"))
+
+__all__ = ["WEIGHTS", "CARD", "DEFAULT_CHECKPOINT", "sha256_file", "write_checkpoint",
+           "save_checkpoint", "read_card", "verified_card", "load_checkpoint",
+           "evidence_warning", "read_sidecar"]
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
+    """Hex sha256 of a file, read in 1 MiB blocks.
+
+    Parameters
+    ----------
+    path : Path
+        File to hash.
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def json_safe(x):
-    """A JSON-safe copy: numpy scalars -> Python numbers, NaN/inf -> None (strict JSON, which
-    browsers and other languages' parsers accept), dict keys -> str, tuples -> lists."""
-    if isinstance(x, dict):
-        return {str(k): json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [json_safe(v) for v in x]
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return float(x) if np.isfinite(x) else None
-    return x
-
-
-def write_card(folder: Path, card: dict) -> dict:
-    """Write ``card`` as ``model_card.json`` (strict JSON, :func:`json_safe`); returns what was
-    written. Reports added after training (baselines, cross-validation) go through here too;
-    the weights and their sha256 are untouched."""
-    card = json_safe(card)
-    (Path(folder) / CARD).write_text(json.dumps(card, indent=2) + "\n")
-    return card
 
 
 def write_checkpoint(folder: Path, module: torch.nn.Module, card: dict) -> dict:

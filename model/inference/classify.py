@@ -2,13 +2,13 @@
 
 :class:`Predictor` holds one verified checkpoint on the best device (CUDA when available, else
 CPU) and is safe to share between sessions: inference runs under ``torch.inference_mode`` and
-the attribution methods (:mod:`model.attribution`) register no hooks on the shared network
+the attribution methods (:mod:`model.inference.attribution`) register no hooks on the shared network
 (Saliency, IntegratedGradients and Occlusion only evaluate or differentiate it; LayerGradCam
 hooks a private deep copy).
 
 Example::
 
-    >>> from model.predictor import Predictor
+    >>> from model.inference.classify import Predictor
     >>> from model.study import Study
     >>> p = Predictor()
     >>> pred = p.predict(Study.demo())
@@ -25,17 +25,18 @@ from typing import Callable
 import numpy as np
 import torch
 
-from model.attribution import METHODS
-from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from model.errors import CheckpointError, EmptyStudyError
-from model.preprocess import N_SLICES, SliceGeometry, volume_to_slices
+from model.core.config import DEFAULT_CHECKPOINT
+from model.core.errors import CheckpointError, EmptyStudyError
+from model.inference.attribution import METHODS
+from model.inference.preprocess import N_SLICES, SliceGeometry, volume_to_slices
+from model.nets.checkpoint import load_checkpoint
 from model.study import Study
 
 #: Fewest voxels along each axis of a volume the model reads (training volumes have >= 20
 #: slices of 128x128); fewer means a 2D picture or a slab, not a head volume.
 MIN_VOXELS_PER_AXIS = 8
 
-#: Attribution methods offered (Captum class names); see :mod:`model.attribution`.
+#: Attribution methods offered (Captum class names); see :mod:`model.inference.attribution`.
 ATTRIBUTION_METHODS = METHODS
 
 
@@ -98,11 +99,11 @@ class Predictor:
 
     Args:
         checkpoint_dir: folder with ``model.safetensors`` + ``model_card.json``
-            (default :data:`model.checkpoint.DEFAULT_CHECKPOINT`).
+            (default :data:`model.core.config.DEFAULT_CHECKPOINT`).
         device: torch device; default :func:`pick_device`.
 
     Raises:
-        CheckpointError: see :func:`model.checkpoint.load_checkpoint`.
+        CheckpointError: see :func:`model.nets.checkpoint.load_checkpoint`.
     """
 
     def __init__(self, checkpoint_dir: str | Path | None = None, device: torch.device | str | None = None):
@@ -128,7 +129,7 @@ class Predictor:
         return np.sort(np.array([float(r["risk_score"]) for r in rows]))
 
     def prepare(self, study: Study) -> PreparedStudy:
-        """Preprocess the sequences the model uses (see :mod:`model.preprocess`).
+        """Preprocess the sequences the model uses (see :mod:`model.inference.preprocess`).
 
         A volume with fewer than :data:`MIN_VOXELS_PER_AXIS` voxels along any axis (a single
         2D picture, a thin slab) is not a brain volume the model can read and is left out.
@@ -231,11 +232,11 @@ class Predictor:
                     **settings) -> dict[str, np.ndarray]:
         """Captum attribution of the predicted (or ``target``) class, on each volume's grid.
 
-        Delegates to :func:`model.attribution.attribution_maps` (methods, settings, thread
+        Delegates to :func:`model.inference.attribution.attribution_maps` (methods, settings, thread
         safety and post-processing are documented there): ``Saliency``, ``LayerGradCam``,
         ``Occlusion`` and ``IntegratedGradients`` (``n_steps`` steps, ``internal_batch_size``
         4). The map on the model's slices is put back on each sequence's RAS voxel grid by
-        :func:`model.preprocess.slices_to_volume`.
+        :func:`model.inference.preprocess.slices_to_volume`.
 
         Args:
             study: the study (its sequences the model uses are attributed).
@@ -244,7 +245,7 @@ class Predictor:
             prepared: output of :meth:`prepare` to reuse.
             n_steps: IntegratedGradients steps.
             progress: callback receiving fractions in [0, 1].
-            settings: further keyword settings of :func:`model.attribution.compute_attribution`
+            settings: further keyword settings of :func:`model.inference.attribution.compute_attribution`
                 (``internal_batch_size``, ``window``, ``stride``...), and optionally
                 ``compute``/``postprocess`` callables replacing the two steps.
         Returns:
@@ -254,7 +255,7 @@ class Predictor:
             ValueError: unknown method.
             EmptyStudyError: see :meth:`prepare`.
         """
-        from model.attribution import attribution_maps, check_method
+        from model.inference.attribution import attribution_maps, check_method
 
         check_method(method)
         prep = prepared or self.prepare(study)

@@ -1,4 +1,6 @@
-"""Longitudinal glioblastoma model: a recurrent network over a patient's imaging visits.
+"""Longitudinal glioblastoma model, inference side: visit tables, input vectors, checkpoints and
+the risk after each visit (the networks are :mod:`model.nets.longitudinal`, the figure
+:mod:`model.views.longitudinal_figures`).
 
 Inputs are **tabular features per visit, not images**: for every visit (imaging time point) of
 one patient, the time since the patient's first visit, the expert RANO rating and 32 FLAIR
@@ -11,7 +13,7 @@ first visit rated PD), an ensemble of small unidirectional LSTMs reads the visit
 and outputs, after each visit ``k``, a log relative hazard (Cox scale). The 32 radiomics enter as
 4 principal components fitted on the training visits (:class:`FeatureSpec`). Because the
 networks are causal, the risk after visit ``k`` depends only on visits ``0..k`` (tested in
-``tests/test_longitudinal.py``).
+``tests/training/test_longitudinal.py``).
 
 Visit table (CSV), the columns of ``lumiere_longitudinal/visits.csv``; required:
 
@@ -22,32 +24,30 @@ Visit table (CSV), the columns of ``lumiere_longitudinal/visits.csv``; required:
 
 Optional: ``Patient`` (one table may hold several patients; default ``uploaded patient``); any
 other column of visits.csv (``week``, ``Survival``, ``Sex``, ...) is kept but never used as a
-model input. This module has no Streamlit import.
+model input.
 """
 
 from __future__ import annotations
 
 import io
 import math
-import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import load_file
-from torch import nn
 
-from model.checkpoint import verified_card, write_checkpoint
-from model.errors import CheckpointError, StudyError
+from model.core.config import DEFAULT_LONGITUDINAL_CHECKPOINT
+from model.core.errors import CheckpointError, StudyError
+from model.core.units import WEEKS_PER_YEAR
+from model.nets.checkpoint import verified_card, write_checkpoint
+from model.nets.longitudinal import LongitudinalConfig, LongitudinalEnsemble
 
+#: File of the held-out test patients' visits stored in the checkpoint folder.
 HELD_OUT_VISITS = "test_visits.csv"
-#: The served longitudinal checkpoint ($TUMORBOARD_LONGITUDINAL_CHECKPOINT overrides).
-DEFAULT_LONGITUDINAL_CHECKPOINT = Path(os.environ.get(
-    "TUMORBOARD_LONGITUDINAL_CHECKPOINT",
-    Path(__file__).resolve().parent / "checkpoints" / "longitudinal_lumiere"))
 
 #: FLAIR pyradiomics features (DeepBraTumIA segmentation) of visits.csv, in model input order.
 RADIOMIC_FEATURES: tuple[str, ...] = (
@@ -71,7 +71,6 @@ RADIOMIC_FEATURES: tuple[str, ...] = (
 RATINGS: tuple[str, ...] = ("PD", "SD", "PR", "CR", "Pre-Op", "Post-Op")
 ALLOWED_RATINGS = frozenset(RATINGS) | {"Post-Op/PD"}
 REQUIRED_COLUMNS: tuple[str, ...] = ("Timepoint", "Rating", *RADIOMIC_FEATURES)
-WEEKS_PER_YEAR = 365.25 / 7
 #: Limits on an uploaded visit table.
 MAX_TABLE_BYTES = 2 * 1024 * 1024
 MAX_VISITS_PER_PATIENT = 200
@@ -371,80 +370,6 @@ def batch_features(visits: pd.DataFrame, spec: FeatureSpec
     return pats, torch.from_numpy(x), torch.tensor([len(m) for m in mats]), weeks
 
 
-# ----------------------------------------------------------------------------- network
-@dataclass
-class LongitudinalConfig:
-    """Architecture of :class:`LongitudinalEnsemble` (stored in the model card)."""
-
-    n_inputs: int
-    hidden: int = 8
-    cell: str = "lstm"  # "lstm" or "gru"
-    dropout: float = 0.5
-    n_members: int = 5
-    skip: bool = True  # linear path from the current visit's inputs to the heads
-    outputs: tuple[str, ...] = ("os", "ttp")
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["outputs"] = list(self.outputs)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "LongitudinalConfig":
-        d = dict(d)
-        d["outputs"] = tuple(d.get("outputs", ("os", "ttp")))
-        return cls(**d)
-
-
-class LongitudinalNet(nn.Module):
-    """One causal recurrent network for one endpoint: visit embedding -> LSTM/GRU -> log hazard.
-
-    ``forward(x)``: x float32 (B, T, F) -> float32 (B, T, 1); output ``[:, k]`` is the risk
-    after visit ``k`` and depends only on ``x[:, :k+1]`` (unidirectional; padding at the end of
-    shorter sequences never affects their real steps). With ``cfg.skip`` a linear term of the
-    current visit's inputs is added (the network then contains a last-observation Cox model as
-    a special case).
-    """
-
-    def __init__(self, cfg: LongitudinalConfig):
-        super().__init__()
-        if cfg.cell not in ("lstm", "gru"):
-            raise ValueError(f"cell must be 'lstm' or 'gru', not {cfg.cell!r}")
-        self.embed = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.n_inputs, cfg.hidden),
-                                   nn.Tanh())
-        rnn = nn.LSTM if cfg.cell == "lstm" else nn.GRU
-        self.rnn = rnn(cfg.hidden, cfg.hidden, batch_first=True)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.hidden, 1)
-        self.skip = nn.Linear(cfg.n_inputs, 1, bias=False) if cfg.skip else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, _ = self.rnn(self.embed(x))
-        out = self.head(self.drop(h))
-        if self.skip is not None:
-            out = out + self.skip(x)
-        return out
-
-
-class LongitudinalEnsemble(nn.Module):
-    """Per endpoint (``cfg.outputs``), the mean of ``cfg.n_members`` :class:`LongitudinalNet`
-    (one per inner cross-validation fold).
-
-    ``forward(x)``: x float32 (B, T, F) -> float32 (B, T, len(outputs)) log relative hazards
-    after each visit, in the order of ``cfg.outputs``.
-    """
-
-    def __init__(self, cfg: LongitudinalConfig):
-        super().__init__()
-        self.config = cfg
-        self.endpoints = nn.ModuleDict(
-            {o: nn.ModuleList(LongitudinalNet(cfg) for _ in range(cfg.n_members)) for o in cfg.outputs})
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([torch.stack([m(x) for m in self.endpoints[o]]).mean(0)
-                          for o in self.config.outputs], dim=-1)
-
-
 @dataclass
 class LongitudinalModel:
     """A loaded longitudinal checkpoint: network, feature specification and model card.
@@ -549,13 +474,7 @@ def predict_timeline(model: LongitudinalModel, visits: pd.DataFrame) -> pd.DataF
     return pd.concat(rows, ignore_index=True)
 
 
-# ----------------------------------------------------------------------------- figure
-RATING_COLOURS = {"CR": "#1a9850", "PR": "#91cf60", "SD": "#fdae61", "PD": "#d73027",
-                  "Pre-Op": "#9e9e9e", "Post-Op": "#4575b4", "Post-Op/PD": "#7b3294",
-                  "missing": "#d9d9d9"}
-_RATING_ORDER = ["missing", "Pre-Op", "Post-Op", "Post-Op/PD", "CR", "PR", "SD", "PD"]
-
-
+# ----------------------------------------------------------------------------- outcome
 def observed_outcome(visits: pd.DataFrame) -> dict:
     """Observed outcome of one patient's visit rows, when the table carries it (never a model input).
 
@@ -573,62 +492,3 @@ def observed_outcome(visits: pd.DataFrame) -> dict:
     if len(pd_rows):
         out["first_pd_week"] = int(pd_rows["weeks_from_first_visit"].min())
     return out
-
-
-def timeline_figure(timeline: pd.DataFrame, outcome: dict | None = None, title: str = ""):
-    """Plotly figure of one patient's timeline from :func:`predict_timeline`.
-
-    Top: hazard ratio (log axis, 1 = average training visit) of death and of progression after
-    each visit, held until the next visit (step line). Bottom: the RANO rating of each visit as
-    coloured markers. Optional dashed lines at the observed death and first PD (``outcome`` of
-    :func:`observed_outcome`). x axis: weeks since the first visit.
-    """
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    tl = timeline.sort_values("visit_index")
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28],
-                        vertical_spacing=0.06)
-    hover = [f"{tp}<br>week {w}<br>RANO {r if isinstance(r, str) else 'missing'}"
-             for tp, w, r in zip(tl["Timepoint"], tl["week"], tl["rating"])]
-    fig.add_trace(go.Scatter(x=tl["week"], y=tl["os_hr"], mode="lines+markers", line_shape="hv",
-                             name="death (OS) hazard ratio", line=dict(color="#111111", width=2.5),
-                             text=hover, hovertemplate="%{text}<br>OS HR %{y:.2f}<extra></extra>"),
-                  row=1, col=1)
-    if "ttp_hr" in tl:
-        ttp = tl["ttp_hr"].where(~tl["progressed"])  # no meaning once progressed
-        fig.add_trace(go.Scatter(x=tl["week"], y=ttp, mode="lines+markers", line_shape="hv",
-                                 name="progression hazard ratio (until first PD)",
-                                 line=dict(color="#d73027", dash="dot"), text=hover,
-                                 hovertemplate="%{text}<br>progression HR %{y:.2f}<extra></extra>"),
-                      row=1, col=1)
-    fig.add_hline(y=1.0, line=dict(color="#999999", width=1), row=1, col=1)
-    ratings = [r if isinstance(r, str) else "missing" for r in tl["rating"]]
-    for r in _RATING_ORDER:
-        sel = [i for i, x in enumerate(ratings) if x == r]
-        if not sel:
-            continue
-        fig.add_trace(go.Scatter(
-            x=tl["week"].to_numpy()[sel], y=[r] * len(sel), mode="markers", name=f"RANO {r}",
-            marker=dict(color=RATING_COLOURS[r], size=13, line=dict(color="#333333", width=1)),
-            text=[hover[i] for i in sel], hovertemplate="%{text}<extra></extra>"), row=2, col=1)
-    for key, label, colour in (("death_week", "death (observed)", "#111111"),
-                               ("first_pd_week", "first PD (observed)", "#d73027")):
-        w = (outcome or {}).get(key)
-        if w is not None:
-            fig.add_vline(x=w, line=dict(color=colour, dash="dash", width=1))
-            fig.add_annotation(x=w, y=1.0, yref="paper", text=label, showarrow=False,
-                               font=dict(color=colour, size=11), xanchor="left", yanchor="bottom")
-    hr = pd.concat([tl["os_hr"], tl.get("ttp_hr", tl["os_hr"])]).to_numpy(dtype=float)
-    hr = hr[np.isfinite(hr) & (hr > 0)]
-    lo, hi = (math.floor(math.log2(min(hr.min(), 1.0))), math.ceil(math.log2(max(hr.max(), 1.0))))
-    ticks = [2.0 ** k for k in range(lo, hi + 1)]
-    fig.update_yaxes(type="log", title_text="hazard ratio vs. average<br>training visit",
-                     tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], row=1, col=1)
-    present = [r for r in _RATING_ORDER if r in ratings]
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=present,
-                     tickmode="array", tickvals=present, title_text="RANO", row=2, col=1)
-    fig.update_xaxes(title_text="weeks since first visit", row=2, col=1)
-    fig.update_layout(title=title, height=560, margin=dict(l=60, r=20, t=60, b=50),
-                      legend=dict(orientation="h", y=-0.18), template="plotly_white")
-    return fig

@@ -8,15 +8,15 @@ slice the model attended to most); the individual survival curve over the image 
 :func:`model.survival.individual_survival` when it can be fitted, else the cohort risk
 percentile with the cohort's Kaplan-Meier curves by risk group); the model card summary.
 
-Figures are numpy/Pillow images (:mod:`model.render`) and fpdf2 vector drawing (bars, curves),
+Figures are numpy/Pillow images (:mod:`model.views.render`) and fpdf2 vector drawing (bars, curves),
 so the report needs neither kaleido nor a Chrome. The layout is fixed on one A4 page: long
 texts are shortened, never wrapped onto a second page.
 
 Example::
 
-    >>> from model.predictor import Predictor
+    >>> from model.inference.classify import Predictor
     >>> from model.study import Study
-    >>> from model.report import build_report
+    >>> from model.views.report import build_report
     >>> p, s = Predictor(), Study.demo()
     >>> pdf = build_report(s, p.predict(s), p.card)
     >>> pdf[:4]
@@ -35,9 +35,9 @@ import numpy as np
 from fpdf import FPDF
 from PIL import Image
 
-from model.attribution import peak_voxel
-from model.checkpoint import evidence_warning, read_sidecar
-from model.render import IntensityStats, mm_to_voxel, render
+from model.inference.attribution import peak_voxel
+from model.nets.checkpoint import evidence_warning, read_sidecar
+from model.views.render import IntensityStats, mm_to_voxel, render
 
 NOTICE = ("Research use only - not a medical device, not a diagnosis. Do not use for clinical "
           "decisions.")
@@ -107,7 +107,7 @@ def key_slices(study, prediction, maps: dict[str, np.ndarray] | None = None,
 
     Returns a list of (caption, uint8 RGB image)."""
     seq0, ijk0 = key_point(study, prediction, maps)
-    from model.render import voxel_to_mm
+    from model.views.render import voxel_to_mm
 
     mm = voxel_to_mm(study.volumes[seq0].affine, ijk0)
     out = []
@@ -309,7 +309,7 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
     Args:
         study: :class:`model.study.Study`; only ``summary()`` geometry fields and the voxel
             data are used (no file name, no header field).
-        prediction: :class:`model.predictor.Prediction` of the study.
+        prediction: :class:`model.inference.classify.Prediction` of the study.
         card: the served model card (dict).
         maps: optional attribution maps (sequence -> volume in [0, 1]) drawn on the key slices.
         method: name of the attribution method (caption).

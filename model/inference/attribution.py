@@ -9,7 +9,7 @@ Two steps, both injectable (as ``compute_map`` / ``postprocessing`` in MONAI's
 
    * ``Saliency``: gradient of the logit (Simonyan, Vedaldi & Zisserman, ICLR workshop 2014).
    * ``IntegratedGradients``: path integral of gradients from a zero baseline (zero is the
-     background value after :func:`model.preprocess.volume_to_slices`); Riemann/Gauss-Legendre
+     background value after :func:`model.inference.preprocess.volume_to_slices`); Riemann/Gauss-Legendre
      with ``n_steps`` steps, at most ``internal_batch_size`` steps per forward pass to bound
      memory (Sundararajan, Taly & Yan, ICML 2017).
    * ``Occlusion``: drop of the logit when a ``window`` x ``window`` patch of one slice is set
@@ -25,7 +25,7 @@ Two steps, both injectable (as ``compute_map`` / ``postprocessing`` in MONAI's
    normaliser (min-max, which sends the maximum of a constant map to 0), the default keeps
    zero at zero and divides by a high percentile.
 
-Then :func:`model.preprocess.slices_to_volume` puts each (K, H, W) map back on the RAS voxel
+Then :func:`model.inference.preprocess.slices_to_volume` puts each (K, H, W) map back on the RAS voxel
 grid of its sequence, so an overlay lands on the voxels the model saw in every view.
 
 Thread safety: Saliency, IntegratedGradients and Occlusion only differentiate or evaluate the
@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.preprocess import SliceGeometry, slices_to_volume
+from model.inference.preprocess import SliceGeometry, slices_to_volume
 
 #: Methods offered in the UI, fastest first.
 METHODS = ("Saliency", "LayerGradCam", "Occlusion", "IntegratedGradients")
@@ -187,9 +187,9 @@ def compute_attribution(net: nn.Module, x: torch.Tensor, present: torch.Tensor, 
     """Raw, signed attribution of one study's model input (the default *compute* step).
 
     Args:
-        net: a :class:`model.network.MultiSequenceNet` in eval mode (shared is fine: see the
+        net: a :class:`model.nets.classifier.MultiSequenceNet` in eval mode (shared is fine: see the
             module doc on thread safety).
-        x: float32 (1, S, K, H, W) model input (:meth:`model.predictor.Predictor.prepare`),
+        x: float32 (1, S, K, H, W) model input (:meth:`model.inference.classify.Predictor.prepare`),
             on the network's device.
         present: bool (1, S).
         method: one of :data:`METHODS`.
@@ -243,7 +243,7 @@ def to_volumes(maps: np.ndarray, sequences: Sequence[str], geometry: dict[str, S
     """Map (S_present, K, H, W) slice maps back to each sequence's RAS volume grid.
 
     Returns sequence -> float32 array with the volume's shape (see
-    :func:`model.preprocess.slices_to_volume`).
+    :func:`model.inference.preprocess.slices_to_volume`).
     """
     return {s: slices_to_volume(m, geometry[s]) for s, m in zip(sequences, maps)}
 
@@ -271,8 +271,8 @@ def attribution_maps(net: nn.Module, x: torch.Tensor, present: torch.Tensor,
 
     Args:
         net, x, present, method, target, settings: see :func:`compute_attribution`.
-        geometry: sequence -> :class:`model.preprocess.SliceGeometry` of the present
-            sequences (from :meth:`model.predictor.Predictor.prepare`).
+        geometry: sequence -> :class:`model.inference.preprocess.SliceGeometry` of the present
+            sequences (from :meth:`model.inference.classify.Predictor.prepare`).
         compute: the raw-map step (injectable), signature of :func:`compute_attribution`.
         postprocess: (S_present, K, H, W) raw -> same shape in [0, 1] (injectable).
         progress: callback receiving fractions in [0, 1].

@@ -1,0 +1,1 @@
+"""Inference: model inputs from studies and visit tables, predictions, attribution maps."""

@@ -1,0 +1,1 @@
+"""The networks and their checkpoint I/O (torch only; no data reading, no Streamlit)."""

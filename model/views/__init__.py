@@ -1,0 +1,1 @@
+"""Figures, images, tables and the PDF report drawn from results (never fit, predict or import Streamlit)."""
