@@ -1,7 +1,7 @@
 """Survival page: Kaplan-Meier analysis of real cohorts, the loaded study's individual
 prognosis, and the validation of the image model's risk score on held-out patients.
 
-Thin Streamlit layer: cohorts come from :mod:`model.cohorts`, every statistic and figure from
+Thin Streamlit layer: cohorts come from :mod:`model.survival.cohorts`, every statistic and figure from
 :mod:`model.survival`. Reads (never writes) ``st.session_state["prediction"]``; the image cohort is that of the served
 checkpoint (:data:`model.nets.checkpoint.DEFAULT_CHECKPOINT`); its own widgets use keys ``survival_*``.
 """
@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from model.nets import checkpoint as ckpt  # noqa: E402
-from model import cohorts as co  # noqa: E402
+from model.survival import cohorts as co  # noqa: E402
 from model import survival as sv  # noqa: E402
 
 NONE = "None"

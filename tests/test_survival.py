@@ -291,7 +291,7 @@ def test_page_with_prediction_and_strata(tmp_path, monkeypatch):
 # ================================================================================================
 # Cohorts (model/cohorts.py): one schema, explicit unit conversion
 # ================================================================================================
-from model import cohorts as co  # noqa: E402
+from model.survival import cohorts as co  # noqa: E402
 
 
 def test_parse_brats_survival_text_is_censored():

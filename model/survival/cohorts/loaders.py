@@ -1,31 +1,15 @@
-"""Survival cohorts of the Survival page, loaded into ONE documented schema.
+"""One loader per survival cohort, each returning THE cohort schema
+(:mod:`model.survival.cohorts.schema`).
 
-No Streamlit here. Every loader reads a small CSV committed in ``data/cohorts/`` (copied from
-``shared/data``; origin, licence and citation in ``data/cohorts/ATTRIBUTION.md``) and returns a
-:class:`pandas.DataFrame` in the schema below, converting units explicitly.
-
-The cohort schema
------------------
-Always present, in this order:
-
-============== ======= ===================================================================
-column         dtype   meaning
-============== ======= ===================================================================
-patient_id     str     the source's patient identifier (generated ``ISLP-001``... for ISLP)
-time_days      float   follow-up time in **days** (>= 0): time to death, or to the last
-                       contact when censored
-event          int     1 = death observed, 0 = censored (alive at ``time_days``)
-cohort         str     registry key of the cohort (``"ucsf_pdgm"``, ...)
-============== ======= ===================================================================
-
-Then the cohort's covariates, a subset of :data:`COVARIATES` (name, dtype, unit and levels are
-the same in every cohort; a value the source does not give is NaN). Categorical covariates are
-``object`` columns of str or NaN; numeric ones are float.
+Every loader reads a small CSV committed in ``data/cohorts/`` (copied from ``shared/data``;
+origin, licence and citation in ``data/cohorts/ATTRIBUTION.md``) and converts units explicitly.
+No Streamlit, torch or Plotly here.
 
 Unit conversions (explicit, in one place each)
 ----------------------------------------------
-* months -> days: x :data:`DAYS_PER_MONTH` = 30.4375 (= 365.25 / 12), ISLP ``time``;
-* weeks  -> days: x :data:`DAYS_PER_WEEK` = 7, LUMIERE ``survival_weeks``;
+* months -> days: x :data:`model.core.units.DAYS_PER_MONTH` = 30.4375 (= 365.25 / 12), ISLP
+  ``time``;
+* weeks  -> days: x :data:`model.core.units.DAYS_PER_WEEK` = 7, LUMIERE ``survival_weeks``;
 * BraTS ``Survival`` text: a number is days to death (event 1; the BraTS survival tables have
   no event column and list deaths), ``"ALIVE (N days later)"`` is censored at N days (event 0),
   see :func:`parse_brats_survival`.
@@ -35,24 +19,17 @@ Unit conversions (explicit, in one place each)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from model.survival import join_image_covariates, load_cohort_risk, load_tcga_cdr
+from model.core.config import COHORT_DIR
+from model.core.units import DAYS_PER_MONTH, DAYS_PER_WEEK
+from model.survival.cohorts.schema import finish_cohort as _finish
+from model.survival.cohorts.tcga import join_image_covariates, load_cohort_risk, load_tcga_cdr
 
 __all__ = [
-    "COHORT_DIR",
-    "DAYS_PER_MONTH",
-    "DAYS_PER_WEEK",
-    "SCHEMA_COLUMNS",
-    "Covariate",
-    "COVARIATES",
-    "CohortSpec",
-    "COHORTS",
     "months_to_days",
     "weeks_to_days",
     "parse_brats_survival",
@@ -64,121 +41,9 @@ __all__ = [
     "load_islp_braincancer",
     "load_lumiere",
     "load_image_cohort",
-    "load_cohort",
-    "stratifiable",
-    "validate_cohort",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-COHORT_DIR = REPO_ROOT / "data" / "cohorts"
 
-#: days per month (mean Gregorian month = 365.25 / 12).
-DAYS_PER_MONTH = 30.4375
-#: days per week.
-DAYS_PER_WEEK = 7.0
-
-SCHEMA_COLUMNS = ["patient_id", "time_days", "event", "cohort"]
-
-
-@dataclass(frozen=True)
-class Covariate:
-    """One covariate of the schema.
-
-    Attributes:
-        label: human-readable name shown in the app.
-        kind: ``"categorical"`` (str levels) or ``"numeric"`` (float).
-        unit: unit of a numeric covariate ("" for categorical / unitless).
-        description: how it is coded.
-        levels: display / reference order of a categorical covariate (first = Cox reference);
-            empty = most frequent level is the reference.
-    """
-
-    label: str
-    kind: str
-    unit: str = ""
-    description: str = ""
-    levels: tuple[str, ...] = ()
-
-
-#: Every covariate any cohort may carry (name -> :class:`Covariate`).
-COVARIATES: dict[str, Covariate] = {
-    "cancer_type": Covariate("TCGA project", "categorical", "", "LGG or GBM", ("LGG", "GBM")),
-    "grade": Covariate(
-        "grade", "categorical", "", "WHO CNS grade (II / III / IV)", ("WHO II", "WHO III", "WHO IV")
-    ),
-    "brats_grade": Covariate("BraTS grade", "categorical", "", "BraTS label HGG / LGG", ("LGG", "HGG")),
-    "histology": Covariate("histology", "categorical", "", "TCGA histological type"),
-    "diagnosis": Covariate("diagnosis", "categorical", "", "final pathologic diagnosis as given"),
-    "idh": Covariate("IDH", "categorical", "", "IDH1/2 status: mutant or wildtype", ("wildtype", "mutant")),
-    "mgmt": Covariate(
-        "MGMT", "categorical", "", "MGMT promoter methylation", ("unmethylated", "methylated")
-    ),
-    "codeletion_1p19q": Covariate(
-        "1p/19q", "categorical", "", "1p/19q status", ("intact", "co-deleted", "relative co-deletion")
-    ),
-    "resection": Covariate(
-        "resection", "categorical", "", "extent of resection: GTR (gross total), STR (subtotal), biopsy",
-        ("GTR", "STR", "biopsy"),
-    ),
-    "karnofsky": Covariate("Karnofsky", "numeric", "points (0-100)", "Karnofsky performance status"),
-    "karnofsky_group": Covariate(
-        "Karnofsky group", "categorical", "", "Karnofsky < 80 or >= 80", ("KPS >= 80", "KPS < 80")
-    ),
-    "tumor_volume_cm3": Covariate("tumour volume", "numeric", "cm³", "gross tumour volume"),
-    "location": Covariate("location", "categorical", "", "supratentorial / infratentorial"),
-    "stereotactic": Covariate("stereotactic method", "categorical", "", "SRS (radiosurgery) / SRT (radiotherapy)"),
-    "age_years": Covariate("age", "numeric", "years", "age at diagnosis / surgery / MRI (see cohort)"),
-    "age_group": Covariate("age group", "categorical", "", "< 40, 40-59, >= 60 years", ("< 40", "40-59", ">= 60")),
-    "sex": Covariate("sex", "categorical", "", "female / male", ("female", "male")),
-    "any_progression": Covariate(
-        "any PD rating", "categorical", "", "at least one visit rated progressive disease (RANO)", ("no", "yes")
-    ),
-    "n_visits": Covariate("visits", "numeric", "count", "number of imaging visits"),
-    "risk_score": Covariate("image risk score", "numeric", "Cox log-risk (unitless)", "image model output"),
-    "risk_group": Covariate(
-        "predicted risk group", "categorical", "", "image model: above (high) / at or below (low) the training median",
-        ("low", "high"),
-    ),
-    "split": Covariate("split", "categorical", "", "training split of the image model", ("train", "val", "test")),
-}
-
-
-@dataclass(frozen=True)
-class CohortSpec:
-    """One entry of the cohort registry.
-
-    Attributes:
-        key: registry key (also the ``cohort`` column).
-        title: name shown in the app.
-        description: one line on the population.
-        source_unit: time unit of the source file (converted to days by the loader).
-        citation: short citation (full one in ``data/cohorts/ATTRIBUTION.md``).
-        licence: licence of the data.
-        loader: ``loader(endpoint=..., checkpoint_dir=...) -> DataFrame`` in the schema.
-        strata: categorical covariates offered for stratification (page shows those with >= 2
-            levels in the loaded data).
-        numeric: numeric covariates offered as Cox adjusters.
-        endpoints: endpoints the cohort has (``("OS",)`` or ``("OS", "PFI")``).
-        note: caveat shown under the figure ("" if none).
-    """
-
-    key: str
-    title: str
-    description: str
-    source_unit: str
-    citation: str
-    licence: str
-    loader: Callable[..., pd.DataFrame] = field(repr=False, compare=False)
-    strata: tuple[str, ...] = ()
-    numeric: tuple[str, ...] = ()
-    endpoints: tuple[str, ...] = ("OS",)
-    note: str = ""
-    needs_checkpoint: bool = False
-
-
-# --------------------------------------------------------------------------------------------
-# Unit conversions and parsing
-# --------------------------------------------------------------------------------------------
 def months_to_days(months: pd.Series | np.ndarray | float) -> pd.Series | np.ndarray | float:
     """Months -> days, x 30.4375 (365.25 / 12). NaN stays NaN; no rounding."""
     return months * DAYS_PER_MONTH
@@ -244,39 +109,6 @@ def _path(path: str | Path | None, default: str) -> Path:
             "(see data/cohorts/ATTRIBUTION.md)."
         )
     return p
-
-
-def check_time_event(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Validate and cast ``time_days`` (float, days, >= 0) and ``event`` (int 0/1) in place.
-
-    Raises:
-        ValueError: an event outside {0, 1} or a negative time (``name`` in the message).
-    """
-    bad = sorted(set(df["event"].unique()) - {0, 1})
-    if bad:
-        raise ValueError(f"{name}: event must be 0/1 (1 = death, 0 = censored); found {bad}.")
-    if (df["time_days"] < 0).any():
-        raise ValueError(f"{name}: negative follow-up times.")
-    df["time_days"] = df["time_days"].astype(float)
-    df["event"] = df["event"].astype(int)
-    return df
-
-
-def _finish(df: pd.DataFrame, key: str, name: str) -> pd.DataFrame:
-    """Drop rows without time/event, check values, cast, add ``cohort`` and column order."""
-    df = check_time_event(df[df["time_days"].notna() & df["event"].notna()].copy(), name)
-    df["patient_id"] = df["patient_id"].astype(str)
-    df["cohort"] = key
-    for c in df.columns:
-        spec = COVARIATES.get(c)
-        if spec is None:
-            continue
-        if spec.kind == "numeric":
-            df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
-        else:
-            df[c] = df[c].astype(object).where(df[c].notna())
-    rest = [c for c in df.columns if c not in SCHEMA_COLUMNS]
-    return df[SCHEMA_COLUMNS + rest].reset_index(drop=True)
 
 
 def _lower(s: pd.Series, allowed: set[str] | None = None, mapping: dict[str, str] | None = None) -> pd.Series:
@@ -510,121 +342,3 @@ def load_image_cohort(
     df = join_image_covariates(risk, cdr)
     df["age_group"] = age_group(df["age_years"])
     return _finish(df, "tcga_image", "cohort_risk.csv")
-
-
-# --------------------------------------------------------------------------------------------
-# Registry
-# --------------------------------------------------------------------------------------------
-COHORTS: dict[str, CohortSpec] = {
-    spec.key: spec
-    for spec in [
-        CohortSpec(
-            "tcga", "TCGA LGG + GBM (TCGA-CDR)",
-            "TCGA lower-grade glioma and glioblastoma patients with curated outcomes (Pan-Cancer CDR).",
-            "days", "Liu J et al. Cell 2018;173:400-416", "TCGA open access (NCI GDC)",
-            load_tcga_clinical,
-            strata=("cancer_type", "grade", "histology", "sex", "age_group"),
-            numeric=("age_years",), endpoints=("OS", "PFI"),
-        ),
-        CohortSpec(
-            "tcga_image", "TCGA-LGG image cohort (model risk)",
-            "The image model's TCGA-LGG patients: predicted risk score and group, OS from TCGA-CDR.",
-            "days", "Liu J et al. Cell 2018; Buda M et al. Comput Biol Med 2019",
-            "TCGA open access; images CC BY-NC-SA 4.0 (believed)",
-            load_image_cohort,
-            strata=("risk_group", "grade", "histology", "sex", "age_group", "split"),
-            numeric=("risk_score", "age_years"),
-            note="Training patients were used to fit the image model: their risk separation is optimistic.",
-            needs_checkpoint=True,
-        ),
-        CohortSpec(
-            "ucsf_pdgm", "UCSF-PDGM (WHO 2021 diffuse glioma)",
-            "Adult diffuse glioma, UCSF, WHO 2021 diagnoses with IDH, 1p/19q, MGMT and resection.",
-            "days", "Calabrese E et al. Radiol Artif Intell 2022;4:e220058", "CC BY 4.0",
-            load_ucsf_pdgm,
-            strata=("grade", "diagnosis", "idh", "mgmt", "codeletion_1p19q", "resection", "sex", "age_group"),
-            numeric=("age_years",),
-        ),
-        CohortSpec(
-            "brats19", "BraTS 2019 survival (HGG)",
-            "BraTS 2019 training subjects with overall survival (all high-grade glioma).",
-            "days (text)", "Bakas S et al. arXiv:1811.02629", "BraTS data terms (research use, cite)",
-            load_brats19,
-            strata=("resection", "age_group", "brats_grade"),
-            numeric=("age_years",),
-            note="62 patients are TCGA-GBM patients also in TCGA-CDR; many are also in BraTS 2020.",
-        ),
-        CohortSpec(
-            "brats20", "BraTS 2020 survival (HGG)",
-            "BraTS 2020 training subjects with overall survival.",
-            "days", "Bakas S et al. arXiv:1811.02629", "BraTS data terms (research use, cite)",
-            load_brats20,
-            strata=("resection", "age_group"),
-            numeric=("age_years",),
-            note="Mostly the same patients as BraTS 2019 (do not pool the two).",
-        ),
-        CohortSpec(
-            "islp", "ISLP BrainCancer (Selingerová 2016)",
-            "Primary brain tumours treated with stereotactic radiation (meningioma, gliomas, other).",
-            "months", "Selingerová I et al. PLoS One 2016;11:e0148733", "CC BY 4.0 (data), BSD (ISLP)",
-            load_islp_braincancer,
-            strata=("diagnosis", "karnofsky_group", "sex", "location", "stereotactic"),
-            numeric=("karnofsky", "tumor_volume_cm3"),
-        ),
-        CohortSpec(
-            "lumiere", "LUMIERE glioblastoma",
-            "Glioblastoma patients with longitudinal MRI (per-patient overall survival).",
-            "weeks", "Suter Y et al. Sci Data 2022;9:768", "non-commercial (believed CC BY-NC 4.0)",
-            load_lumiere,
-            strata=("mgmt", "idh", "any_progression", "sex", "age_group"),
-            numeric=("age_years", "n_visits"),
-            note="Survival known only in whole weeks; every patient with known survival died (no censoring).",
-        ),
-    ]
-}
-
-
-def load_cohort(key: str, endpoint: str = "OS", checkpoint_dir: str | Path | None = None) -> pd.DataFrame | None:
-    """Load a registered cohort by key (see :data:`COHORTS`) in the cohort schema.
-
-    ``endpoint`` only matters for cohorts with several (TCGA: "OS"/"PFI"); ``checkpoint_dir``
-    only for ``"tcga_image"`` (None is returned when its ``cohort_risk.csv`` is absent).
-
-    Raises:
-        KeyError: unknown key. ValueError: endpoint not available for the cohort; malformed data.
-        FileNotFoundError: the committed CSV is missing.
-    """
-    if key not in COHORTS:
-        raise KeyError(f"Unknown cohort {key!r}; known: {sorted(COHORTS)}.")
-    spec = COHORTS[key]
-    if endpoint not in spec.endpoints:
-        raise ValueError(f"Cohort {spec.title!r} has only {list(spec.endpoints)}; not {endpoint!r}.")
-    if spec.needs_checkpoint:
-        return spec.loader(checkpoint_dir=checkpoint_dir)
-    return spec.loader(endpoint=endpoint)
-
-
-def stratifiable(df: pd.DataFrame, key: str) -> list[str]:
-    """The registry's strata of cohort ``key`` that have >= 2 non-missing levels in ``df``."""
-    spec = COHORTS[key]
-    return [c for c in spec.strata if c in df.columns and df[c].dropna().nunique() >= 2]
-
-
-def validate_cohort(df: pd.DataFrame) -> None:
-    """Check a frame against the schema; raise ValueError naming the first problem.
-
-    Checks: the 4 schema columns first and in order, ``time_days`` float >= 0 without NaN,
-    ``event`` int in {0, 1}, every other column a known covariate of :data:`COVARIATES` with a
-    numeric dtype for numeric covariates.
-    """
-    if list(df.columns[:4]) != SCHEMA_COLUMNS:
-        raise ValueError(f"First columns must be {SCHEMA_COLUMNS}; got {list(df.columns[:4])}.")
-    if df["time_days"].dtype != float or df["time_days"].isna().any() or (df["time_days"] < 0).any():
-        raise ValueError("time_days must be float days >= 0 without NaN.")
-    if df["event"].dtype.kind != "i" or not set(df["event"].unique()) <= {0, 1}:
-        raise ValueError("event must be int 0/1.")
-    for c in df.columns[4:]:
-        if c not in COVARIATES:
-            raise ValueError(f"Column {c!r} is not a schema covariate.")
-        if COVARIATES[c].kind == "numeric" and df[c].dtype.kind != "f":
-            raise ValueError(f"Numeric covariate {c!r} must be float; got {df[c].dtype}.")
