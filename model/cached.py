@@ -1,49 +1,77 @@
-"""The one Streamlit-aware module of ``model/``: server-wide caches and the session's study.
+"""The one Streamlit module of ``model/``: server-wide caches and every session key.
 
-* :func:`get_predictor` loads the checkpoint once per server (``st.cache_resource``); the
-  predictor is read-only and shared by all sessions.
-* The loaded study, its prepared model input, its prediction and its attribution maps live in
-  the session (``st.session_state``), keyed by the study's content hash, so they survive page
-  switches and are released when the session ends or another study is loaded.
-* :func:`configure_torch_threads` sets torch's intra-op threads once per server (see there).
+Pages hold widgets and layout; whatever they keep between reruns goes through the accessors
+here, and only this module names session keys.
+
+* **Server-wide resources** (``st.cache_resource`` / ``st.cache_data``): the classifier
+  (:func:`get_predictor`), the demo study, the longitudinal model and its held-out visits.
+  They are read-only and shared by every session.
+* **The session's study** (:func:`current_study`, :func:`set_study`) and what is derived from
+  it: the prepared model input, the prediction and the attribution maps, keyed by the study's
+  content hash so they survive page switches and are released when another study is loaded.
+* **Per-study page state** (:func:`per_study`): a page asks for a named slot (e.g. the viewer's
+  crosshair and slice cache); every slot is dropped when another study is loaded, so this
+  module never needs to know the pages' own names.
+* **Widget memory** (:class:`WidgetMemory`, :func:`set_widget`, :func:`forget_widgets`):
+  widget values kept across page switches and set from callbacks.
+* **Uploads** (:func:`uploader_key`, :func:`cached_upload`, :func:`flash`...): the Study page's
+  uploader generation, the files it has read and the one-shot message after a load.
+
+:func:`configure_torch_threads` sets torch's intra-op threads once per server (see there).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable, Hashable, Iterable, TypeVar
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from model.core.config import DEFAULT_CHECKPOINT
+from model.core import config
+from model.core.jsonio import CARD
+from model.inference import longitudinal as lg
 from model.inference.classify import Prediction, PreparedStudy, Predictor
-from model.study import Study
+from model.imaging.study import Study
+from model.views.render import IntensityStats
 
+T = TypeVar("T")
+
+# Session keys (only this module names them; tests read STUDY, PREDICTION, MAPS and PREPARED).
 STUDY = "study"
 PREDICTION = "prediction"
+_PREDICTION_KEY = "prediction_key"
 MAPS = "attribution_maps"
 PREPARED = "prepared_study"
-#: Session entries derived from the loaded study, dropped when another study is loaded
-#: (the viewer page rebuilds its caches when ``viewer_study`` is missing).
-_PER_STUDY = ("attr_stats", "viewer_study", "viewer_cache", "viewer_stats")
+_PER_STUDY = "_per_study"
+_KEEP_PREFIX = "_keep_"
+_UPLOADER_GEN = "uploader_gen"
+_UPLOAD_FOUND = "upload_found"
+_FLASH = "flash"
 
 
+# ============================================================================ server-wide
 def configure_torch_threads() -> int:
     """Set torch's intra-op threads for the shared model and return the number used.
 
-    ``$TUMORBOARD_TORCH_THREADS`` when set; else half the CPUs this process may use (at least
-    1, at most 4). Sessions run their scripts on their own threads and every one of them would
-    otherwise start one OpenMP team of "all cores": on a 2-core laptop two concurrent
-    predictions, or the browser and a training run next to the server, then make each forward
-    pass wait on barriers (measured in ``bench/README.md``: 1 thread beat 2 several-fold under
-    load, and lost less than 2x when idle).
+    ``$TUMORBOARD_TORCH_THREADS`` (:func:`model.core.config.torch_threads`) when set; else
+    half the CPUs this process may use (at least 1, at most 4). Sessions run their scripts on
+    their own threads and every one of them would otherwise start one OpenMP team of "all
+    cores": on a 2-core laptop two concurrent predictions, or the browser and a training run
+    next to the server, then make each forward pass wait on barriers (measured in
+    ``bench/README.md``: 1 thread beat 2 several-fold under load, and lost less than 2x when
+    idle).
+
+    Returns
+    -------
+    int
+        The number of torch intra-op threads now set (>= 1).
     """
     import torch
 
-    from model.core.config import torch_threads
-
-    n = torch_threads()
+    n = config.torch_threads()
     if n <= 0:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         n = max(1, min(4, cpus // 2))
@@ -53,11 +81,23 @@ def configure_torch_threads() -> int:
 
 
 @st.cache_resource(show_spinner="Loading the model...")
-def get_predictor(checkpoint_dir: str = str(DEFAULT_CHECKPOINT)) -> Predictor:
+def get_predictor(checkpoint_dir: str = str(config.DEFAULT_CHECKPOINT)) -> Predictor:
     """The shared predictor for a checkpoint folder (verified once per server).
 
-    Raises:
-        CheckpointError: the checkpoint failed verification (not cached: retried next run).
+    Parameters
+    ----------
+    checkpoint_dir : str
+        Checkpoint folder; default :data:`model.core.config.DEFAULT_CHECKPOINT`.
+
+    Returns
+    -------
+    Predictor
+        Read-only, shared by every session.
+
+    Raises
+    ------
+    CheckpointError
+        The checkpoint failed verification (not cached: retried on the next run).
     """
     configure_torch_threads()
     return Predictor(checkpoint_dir)
@@ -69,6 +109,65 @@ def get_demo_study() -> Study:
     return Study.demo()
 
 
+@st.cache_resource(show_spinner="Loading the longitudinal model...")
+def _longitudinal_model(folder: str, mtime: float) -> lg.LongitudinalModel:
+    # mtime is only a cache key: a retrained checkpoint rewrites its model card.
+    return lg.load_longitudinal(folder)
+
+
+@st.cache_data(show_spinner=False)
+def _held_out_visits(folder: str, mtime: float) -> pd.DataFrame:
+    return lg.load_held_out_visits(folder)
+
+
+def _card_mtime(folder: Path) -> float:
+    return (folder / CARD).stat().st_mtime
+
+
+def get_longitudinal_model(folder: str | Path | None = None) -> lg.LongitudinalModel:
+    """The shared longitudinal model (reloaded when its model card changes on disk).
+
+    Parameters
+    ----------
+    folder : str or Path, optional
+        Checkpoint folder; default :data:`model.core.config.DEFAULT_LONGITUDINAL_CHECKPOINT`.
+
+    Returns
+    -------
+    LongitudinalModel
+        See :func:`model.inference.longitudinal.load_longitudinal`.
+
+    Raises
+    ------
+    OSError
+        The folder has no model card.
+    CheckpointError
+        The checkpoint failed verification.
+    """
+    folder = Path(folder or config.DEFAULT_LONGITUDINAL_CHECKPOINT)
+    return _longitudinal_model(str(folder), _card_mtime(folder))
+
+
+def get_held_out_visits(folder: str | Path | None = None) -> pd.DataFrame:
+    """The held-out test patients' visits stored with the longitudinal checkpoint.
+
+    Returns
+    -------
+    DataFrame
+        The validated visit table (:func:`model.inference.longitudinal.validate_visits`).
+
+    Raises
+    ------
+    OSError
+        The folder has no model card.
+    VisitTableError
+        The stored table cannot be read.
+    """
+    folder = Path(folder or config.DEFAULT_LONGITUDINAL_CHECKPOINT)
+    return _held_out_visits(str(folder), _card_mtime(folder))
+
+
+# ============================================================================ the session's study
 def current_study() -> Study | None:
     """The study loaded in this session, or None."""
     return st.session_state.get(STUDY)
@@ -76,25 +175,31 @@ def current_study() -> Study | None:
 
 def set_study(study: Study) -> None:
     """Make ``study`` the session's study and drop everything derived from the previous one
-    (prepared input, prediction, maps, windows, viewer caches), so its memory is released."""
+    (prepared input, prediction, maps, per-study page state), so its memory is released.
+
+    Loading the same study again (same content hash) keeps the pages' per-study state.
+    """
     previous = st.session_state.get(STUDY)
     st.session_state[STUDY] = study
     st.session_state.pop(PREDICTION, None)
-    st.session_state.pop("prediction_key", None)
+    st.session_state.pop(_PREDICTION_KEY, None)
     st.session_state.pop(PREPARED, None)
     st.session_state[MAPS] = {}
     if previous is not None and previous.key != study.key:
-        for k in _PER_STUDY:
-            st.session_state.pop(k, None)
+        st.session_state.pop(_PER_STUDY, None)
 
 
+# ============================================================================ prediction, attribution
 def get_prepared(study: Study) -> PreparedStudy:
     """The model input of the session's study, prepared once per study (shared by the
     prediction and every attribution method).
 
-    Raises:
-        StudyError: the study has no sequence the model uses.
-        CheckpointError: the served checkpoint failed verification.
+    Raises
+    ------
+    StudyError
+        The study has no sequence the model uses.
+    CheckpointError
+        The served checkpoint failed verification.
     """
     cached = st.session_state.get(PREPARED)
     if cached is not None and cached[0] == study.key:
@@ -107,22 +212,75 @@ def get_prepared(study: Study) -> PreparedStudy:
 def get_prediction(study: Study) -> Prediction:
     """Prediction of the session's study, computed once per study.
 
-    Raises:
-        StudyError: the study has no sequence the model uses.
-        CheckpointError: the served checkpoint failed verification.
+    Raises
+    ------
+    StudyError
+        The study has no sequence the model uses.
+    CheckpointError
+        The served checkpoint failed verification.
     """
     cached = st.session_state.get(PREDICTION)
-    if cached is not None and st.session_state.get("prediction_key") == study.key:
+    if cached is not None and st.session_state.get(_PREDICTION_KEY) == study.key:
         return cached
     pred = get_predictor().predict(study, prepared=get_prepared(study))
     st.session_state[PREDICTION] = pred
-    st.session_state["prediction_key"] = study.key
+    st.session_state[_PREDICTION_KEY] = study.key
     return pred
+
+
+def current_prediction() -> Prediction | None:
+    """The prediction of the session's study when the Prediction page has computed it, else
+    None (never computes one)."""
+    return st.session_state.get(PREDICTION)
+
+
+def attribution_methods(study: Study) -> list[str]:
+    """Attribution methods already computed for ``study`` in this session, in the order they
+    were computed."""
+    return [m for (k, m) in st.session_state.get(MAPS, {}) if k == study.key]
+
+
+def has_attribution(study: Study, method: str) -> bool:
+    """Whether the maps of ``method`` are already computed for ``study`` in this session."""
+    return (study.key, method) in st.session_state.get(MAPS, {})
+
+
+def computed_attribution(study: Study, method: str) -> dict[str, np.ndarray] | None:
+    """The maps of ``method`` for ``study`` when already computed, else None (never computes).
+
+    Returns
+    -------
+    dict of str to ndarray or None
+        sequence -> float32 (X, Y, Z) map in [0, 1] on that sequence's voxels.
+    """
+    return st.session_state.get(MAPS, {}).get((study.key, method))
 
 
 def get_attribution(study: Study, method: str,
                     progress: Callable[[float], None] | None = None) -> dict[str, np.ndarray]:
-    """Attribution maps of the session's study for ``method``, computed once per study+method."""
+    """Attribution maps of the session's study for ``method``, computed once per study+method.
+
+    Parameters
+    ----------
+    study : Study
+        The session's study.
+    method : str
+        One of :data:`model.inference.classify.ATTRIBUTION_METHODS`.
+    progress : callable, optional
+        Receives fractions in [0, 1] while the maps are computed.
+
+    Returns
+    -------
+    dict of str to ndarray
+        sequence -> float32 (X, Y, Z) map in [0, 1] on that sequence's voxels.
+
+    Raises
+    ------
+    ValueError
+        Unknown method.
+    StudyError
+        The study has no sequence the model uses.
+    """
     maps = st.session_state.setdefault(MAPS, {})
     key = (study.key, method)
     if key not in maps:
@@ -134,9 +292,139 @@ def get_attribution(study: Study, method: str,
         # attribution's default target is the same argmax): saves a preprocessing and a forward.
         target = None
         pred = st.session_state.get(PREDICTION)
-        if pred is not None and st.session_state.get("prediction_key") == study.key:
+        if pred is not None and st.session_state.get(_PREDICTION_KEY) == study.key:
             target = predictor.classes.index(pred.predicted_class)
         maps[key] = predictor.attribution(study, method, target=target,
                                           prepared=get_prepared(study), progress=progress)
     return maps[key]
 
+
+# ============================================================================ per-study page state
+def per_study(study: Study, name: str, factory: Callable[[], T]) -> tuple[T, bool]:
+    """A page's named slot of state for ``study``, dropped when another study is loaded.
+
+    Parameters
+    ----------
+    study : Study
+        The session's study.
+    name : str
+        The slot's name, chosen by the page (e.g. ``"viewer"``).
+    factory : callable
+        Makes the slot's initial value when the slot is missing or belongs to another study.
+
+    Returns
+    -------
+    (object, bool)
+        The slot's value and whether it was just created (the page then resets what depends
+        on it, e.g. its widget positions).
+    """
+    store = st.session_state.get(_PER_STUDY)
+    if store is None or store[0] != study.key:
+        store = (study.key, {})
+        st.session_state[_PER_STUDY] = store
+    slots: dict[str, Any] = store[1]
+    fresh = name not in slots
+    if fresh:
+        slots[name] = factory()
+    return slots[name], fresh
+
+
+def intensity_stats(study: Study, sequence: str) -> IntensityStats:
+    """Foreground percentiles of one sequence of ``study`` (window presets), computed once per
+    study and sequence and shared by the Viewer and Prediction pages."""
+    stats, _ = per_study(study, "intensity_stats", dict)
+    if sequence not in stats:
+        stats[sequence] = IntensityStats.of(study.volumes[sequence].data)
+    return stats[sequence]
+
+
+# ============================================================================ widget memory
+class WidgetMemory:
+    """Widget values kept across page switches (Streamlit drops the state of widgets that a
+    run did not draw).
+
+    Make one per page run, pass ``memory.keep(key, default, options)`` as a widget's ``key``
+    (the widget then takes no ``value``/``index`` argument) and call :meth:`save` at the end
+    of the page.
+    """
+
+    def __init__(self) -> None:
+        self._kept: list[str] = []
+
+    def keep(self, key: str, default: Any, options: Iterable | None = None) -> str:
+        """Give widget ``key`` its value from before a page switch, else ``default`` (also when
+        the kept value is no longer one of ``options``); returns ``key``."""
+        ss = st.session_state
+        if key not in ss:
+            ss[key] = ss.get(_KEEP_PREFIX + key, default)
+        if options is not None and ss[key] not in list(options):
+            ss[key] = default
+        self._kept.append(key)
+        return key
+
+    def save(self) -> None:
+        """Remember the value of every widget kept in this run."""
+        for k in self._kept:
+            st.session_state[_KEEP_PREFIX + k] = st.session_state[k]
+
+
+def widget_value(key: str, default: Any = None) -> Any:
+    """Current value of widget ``key``, else the value kept from before a page switch, else
+    ``default``."""
+    ss = st.session_state
+    return ss.get(key, ss.get(_KEEP_PREFIX + key, default))
+
+
+def set_widget(key: str, value: Any) -> None:
+    """Set widget ``key``'s value (in a callback, or before the widget is drawn)."""
+    st.session_state[key] = value
+
+
+def forget_widgets(*keys: str, prefixes: tuple[str, ...] = ()) -> None:
+    """Drop widgets' values (current and kept): the named ``keys`` and every key that starts
+    with one of ``prefixes``."""
+    ss = st.session_state
+    for k in keys:
+        ss.pop(k, None)
+        ss.pop(_KEEP_PREFIX + k, None)
+    if prefixes:
+        for k in [k for k in ss if str(k).startswith(prefixes)]:
+            del ss[k]
+
+
+# ============================================================================ uploads
+def uploader_key() -> str:
+    """Key of the Study page's file uploader; a new key (:func:`reset_uploader`) drops the
+    uploaded bytes from the session."""
+    return f"uploader_{st.session_state.setdefault(_UPLOADER_GEN, 0)}"
+
+
+def reset_uploader() -> None:
+    """Give the uploader a new key and forget what the old one had read."""
+    st.session_state[_UPLOADER_GEN] = st.session_state.setdefault(_UPLOADER_GEN, 0) + 1
+    clear_upload()
+
+
+def cached_upload(upload_key: Hashable, read: Callable[[], T]) -> T:
+    """``read()`` once per set of uploaded files (``upload_key`` identifies them); the result
+    is kept until the files change or :func:`clear_upload`."""
+    cached = st.session_state.get(_UPLOAD_FOUND)
+    if cached is None or cached[0] != upload_key:
+        cached = (upload_key, read())
+        st.session_state[_UPLOAD_FOUND] = cached
+    return cached[1]
+
+
+def clear_upload() -> None:
+    """Forget the files read by :func:`cached_upload`."""
+    st.session_state.pop(_UPLOAD_FOUND, None)
+
+
+def flash(message: str) -> None:
+    """Keep ``message`` to show once on the next run (:func:`pop_flash`)."""
+    st.session_state[_FLASH] = message
+
+
+def pop_flash() -> str | None:
+    """The message of :func:`flash`, once; None when there is none."""
+    return st.session_state.pop(_FLASH, None)

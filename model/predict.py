@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from model.inference.classify import Predictor
-    from model.study import Study
+    from model.imaging.study import Study
 
     saved: list[str] = []
     try:

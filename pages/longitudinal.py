@@ -1,6 +1,7 @@
 """Longitudinal page: risk after each imaging visit of a glioblastoma patient (LUMIERE model).
 
-Thin Streamlit layer over :mod:`model.longitudinal`: a held-out test patient's timeline (or an
+Thin Streamlit layer over :mod:`model.inference.longitudinal` (model and held-out visits through
+:mod:`model.cached`, figure and tables from :mod:`model.views`): a held-out test patient's timeline (or an
 uploaded visit table's), the model card's comparison with Cox baselines. Works without
 ``../shared``: the held-out visits are stored in the checkpoint folder. Uploads are read in
 memory and never written to disk.
@@ -8,52 +9,14 @@ memory and never written to disk.
 
 from __future__ import annotations
 
-import math
-import sys
-from pathlib import Path
+import pandas as pd
+import streamlit as st
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:  # run standalone (AppTest / streamlit run pages/longitudinal.py)
-    sys.path.insert(0, str(_ROOT))
-
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from model.inference import longitudinal as lg  # noqa: E402
-from model.views.longitudinal_figures import timeline_figure  # noqa: E402
-from model.core.jsonio import CARD  # noqa: E402
-from model.core.errors import CheckpointError  # noqa: E402
-
-CHECKPOINT = lg.DEFAULT_LONGITUDINAL_CHECKPOINT
-
-
-@st.cache_resource(show_spinner="Loading the longitudinal model...")
-def _load_model(folder: str, mtime: float) -> lg.LongitudinalModel:
-    # mtime is only a cache key: a retrained checkpoint rewrites its model card.
-    return lg.load_longitudinal(folder)
-
-
-@st.cache_data(show_spinner=False)
-def _held_out(folder: str, mtime: float) -> pd.DataFrame:
-    return lg.load_held_out_visits(folder)
-
-
-def _fmt_ci(c: float, lo: float, hi: float) -> str:
-    if c is None or not math.isfinite(c):
-        return "n/a"
-    ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and math.isfinite(lo) else ""
-    return f"{c:.3f}{ci}"
-
-
-def _timeline_table(tl: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({
-        "time point": tl["Timepoint"], "week": tl["week"],
-        "RANO": [r if isinstance(r, str) else "missing" for r in tl["rating"]],
-        "death HR": tl["os_hr"].round(2),
-        # After the first progression there is nothing left to predict for that endpoint.
-        "progression HR": [("after progression" if p else f"{h:.2f}")
-                           for h, p in zip(tl["ttp_hr"], tl["progressed"])],
-    })
+from model.cached import get_held_out_visits, get_longitudinal_model
+from model.core.errors import CheckpointError
+from model.inference import longitudinal as lg
+from model.views.longitudinal_figures import timeline_figure
+from model.views.tables import longitudinal_comparison_table, timeline_table
 
 
 def _show_timeline(model: lg.LongitudinalModel, visits: pd.DataFrame, title: str, key: str,
@@ -64,7 +27,7 @@ def _show_timeline(model: lg.LongitudinalModel, visits: pd.DataFrame, title: str
                "(1 = an average training visit; >1 = higher risk). The progression line stops at "
                "the first PD rating. Dashed lines: observed outcome, shown for reference only "
                "and never given to the model.")
-    st.dataframe(_timeline_table(tl), hide_index=True, width="stretch", key=f"tab_{key}")
+    st.dataframe(timeline_table(tl), hide_index=True, width="stretch", key=f"tab_{key}")
 
 
 st.title("Longitudinal: risk over a patient's visits")
@@ -72,8 +35,7 @@ st.caption("Research use only: not a medical device, not a diagnosis. Inputs are
            "features per visit (time, expert RANO rating, 32 FLAIR radiomics features), not images.")
 
 try:
-    card_mtime = (CHECKPOINT / CARD).stat().st_mtime
-    model = _load_model(str(CHECKPOINT), card_mtime)
+    model = get_longitudinal_model()
 except (CheckpointError, OSError) as exc:
     st.error(f"The longitudinal model is not available: {exc}")
     st.stop()
@@ -83,8 +45,8 @@ tab_patient, tab_upload, tab_card = st.tabs(["Held-out patient", "Upload a visit
 
 with tab_patient:
     try:
-        held = _held_out(str(CHECKPOINT), card_mtime)
-    except lg.VisitTableError as exc:
+        held = get_held_out_visits()
+    except (lg.VisitTableError, OSError) as exc:
         st.error(f"The stored held-out visits cannot be read: {exc}")
         held = None
     if held is not None:
@@ -118,17 +80,8 @@ with tab_upload:
 
 with tab_card:
     st.subheader("Held-out comparison (C-index, 95% bootstrap CI)")
-    names = {"network": "LSTM over visits", "cox_baseline": "Cox, baseline visit",
-             "cox_locf": "Cox, last observation (time-varying)"}
-    rows = [{
-        "endpoint": {"os": "overall survival", "ttp": "time to progression"}.get(r["endpoint"], r["endpoint"]),
-        "prediction time": r["prediction_time"], "model": names.get(r["model"], r["model"]),
-        "patients": r["n_patients"], "events": r["events"],
-        "C-index": _fmt_ci(r["c_index"], r["ci95_low"], r["ci95_high"]),
-        "LSTM minus this": (_fmt_ci(r["network_minus_this"], r["delta_ci95_low"], r["delta_ci95_high"])
-                            if "network_minus_this" in r else ""),
-    } for r in card.get("comparison", [])]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="long_comparison")
+    st.dataframe(longitudinal_comparison_table(card), hide_index=True, width="stretch",
+                 key="long_comparison")
     st.caption(card.get("metrics_note", ""))
     st.subheader("Inputs")
     st.write(card.get("inputs", {}).get("kind", ""))

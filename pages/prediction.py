@@ -1,16 +1,19 @@
 """Prediction page: class probabilities with uncertainty, sequence weights, slice attention,
 risk score, Captum attribution maps over three views, and the one-page PDF report."""
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from model.inference.attribution import peak_voxel
-from model.cached import current_study, get_attribution, get_predictor, get_prediction
-from model.nets.checkpoint import evidence_warning
+from model.cached import (computed_attribution, current_study, get_attribution, get_predictor,
+                          get_prediction, has_attribution, intensity_stats)
 from model.core.errors import StudyError
-from model.inference.classify import ATTRIBUTION_METHODS
-from model.views.render import COLORMAPS, VIEWS, IntensityStats, render_views, view_axis
-from model.views.report import DeferredReport, attribution_eval_summary, fmt_num, uncertainty
+from model.inference.attribution import peak_voxel
+from model.inference.classify import ATTRIBUTION_METHODS, uncertainty
+from model.nets.checkpoint import evidence_warning
+from model.views.prediction_figures import (probability_figure, sequence_weight_figure,
+                                            slice_attention_figure)
+from model.views.render import COLORMAPS, VIEWS, render_views, view_axis
+from model.views.report import DeferredReport, attribution_eval_summary
+from model.views.tables import fmt_num
 
 METHOD_HELP = {
     "Saliency": "gradient of the class score w.r.t. each input pixel (one backward pass, ~0.5 s on 2 CPU cores)",
@@ -70,30 +73,11 @@ if unc["margin"] < 0.2:
             f"(normalised entropy {unc['entropy']:.2f}).")
 
 left, right = st.columns(2)
-with left:
-    fig = go.Figure(go.Bar(x=list(pred.probabilities.values()), y=list(pred.probabilities),
-                           orientation="h", text=[f"{v:.2f}" for v in pred.probabilities.values()]))
-    fig.update_layout(title="Class probabilities", xaxis_range=[0, 1], height=250,
-                      margin=dict(l=10, r=10, t=40, b=10))
-    st.plotly_chart(fig, width="stretch")
-with right:
-    fig = go.Figure(go.Bar(x=list(pred.sequence_weights), y=list(pred.sequence_weights.values()),
-                           text=[f"{v:.2f}" for v in pred.sequence_weights.values()]))
-    fig.update_layout(title="Sequence weights (attention fusion, this case)", yaxis_range=[0, 1], height=250,
-                      margin=dict(l=10, r=10, t=40, b=10))
-    st.plotly_chart(fig, width="stretch")
+left.plotly_chart(probability_figure(pred), width="stretch")
+right.plotly_chart(sequence_weight_figure(pred), width="stretch")
 
 with st.expander("Slice attention per sequence", expanded=False):
-    fig = go.Figure()
-    for s, pairs in pred.slice_weights.items():
-        fig.add_trace(go.Scatter(x=[z for z, _ in pairs], y=[w for _, w in pairs], mode="lines+markers", name=s))
-        z_top, w_top = max(pairs, key=lambda zw: zw[1])
-        fig.add_annotation(x=z_top, y=w_top, text=f"{s} max z={z_top}", showarrow=True, arrowhead=2)
-    k = max(len(p) for p in pred.slice_weights.values())
-    fig.add_hline(y=1 / k, line_dash="dot", annotation_text="uniform 1/K")
-    fig.update_layout(xaxis_title="axial slice index (RAS volume, z)", yaxis_title="attention weight",
-                      height=300, margin=dict(l=10, r=10, t=30, b=10))
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(slice_attention_figure(pred), width="stretch")
     st.caption("Gated attention over the model's slices (Ilse et al. 2018): which axial slices the "
                "model weighted when pooling each sequence.")
 
@@ -105,8 +89,7 @@ if _check:
 method = st.selectbox("Attribution method (Captum)", ATTRIBUTION_METHODS, key="attr_method",
                       help="\n".join(f"{m}: {h}" for m, h in METHOD_HELP.items()))
 st.caption(METHOD_HELP.get(method, ""))
-maps_key = (study.key, method)
-have = maps_key in st.session_state.get("attribution_maps", {})
+have = has_attribution(study, method)
 if not have and st.button("Compute attribution map", type="primary", key="attr_compute"):
     bar = st.progress(0.0, text=f"Computing {method}...")
     get_attribution(study, method,
@@ -114,7 +97,7 @@ if not have and st.button("Compute attribution map", type="primary", key="attr_c
     st.rerun()
 maps = None
 if have:
-    maps = get_attribution(study, method)
+    maps = computed_attribution(study, method)
     c1, c2, c3, c4 = st.columns(4)
     # Default: the sequence the fusion weighted most, as in the PDF's key slices.
     seqs = list(maps)
@@ -129,10 +112,7 @@ if have:
     z = (st.slider("Axial slice (z)", 0, vol.shape[2] - 1, peak_voxel(amap)[2],
                    key=f"attr_slice_{seq}") if vol.shape[2] > 1 else 0)
     ijk = peak_voxel(amap, z)
-    stats = st.session_state.setdefault("attr_stats", {})
-    if (study.key, seq) not in stats:
-        stats[(study.key, seq)] = IntensityStats.of(vol.data)
-    level, width = stats[(study.key, seq)].preset("Auto (0.5-99.5 %)")
+    level, width = intensity_stats(study, seq).preset("Auto (0.5-99.5 %)")
     imgs = render_views(vol.data, vol.spacing_mm, ijk, level, width, overlay=amap, overlay_key=(method, seq),
                         colormap=cmap, opacity=opacity, threshold=threshold)
     cols = st.columns(3)

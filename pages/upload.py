@@ -1,15 +1,19 @@
 """Study page: load the demo study or upload MRI files, confirm each volume's sequence, load.
 
 All reading, splitting (4D channels, DICOM series) and checking is done by
-:func:`model.study.read_uploads`; this page only shows what was found and the user's choices.
+:func:`model.imaging.io.uploads.read_uploads`; this page only shows what was found and the user's choices.
 """
 
-import pandas as pd
 import streamlit as st
 
-from model.cached import current_study, get_demo_study, set_study
+from model.cached import (cached_upload, clear_upload, current_study, flash, get_demo_study,
+                          pop_flash, reset_uploader, set_study, uploader_key)
 from model.core.errors import StudyError
-from model.study import MAX_FILE_BYTES, SEQUENCES, Study, read_uploads
+from model.core.config import MAX_FILE_BYTES
+from model.imaging.io.uploads import read_uploads
+from model.imaging.sequences import SEQUENCES
+from model.imaging.study import Study
+from model.views.tables import study_summary_table
 
 #: Extensions the uploader accepts (".nii.gz", ".mgz", ".img.gz" end in gz/mgz).
 UPLOAD_TYPES = ["nii", "gz", "zip", "dcm", "mgz", "mgh", "hdr", "img", "png", "jpg", "jpeg"]
@@ -28,10 +32,8 @@ if st.button("Load demo study (BraTS-GLI-00001-000)", key="load_demo"):
     set_study(get_demo_study())
     st.success("Demo study loaded.")
 
-st.session_state.setdefault("uploader_gen", 0)
 files = st.file_uploader(
-    "MRI files", type=UPLOAD_TYPES, accept_multiple_files=True,
-    key=f"uploader_{st.session_state['uploader_gen']}",
+    "MRI files", type=UPLOAD_TYPES, accept_multiple_files=True, key=uploader_key(),
     help=f"Up to {MAX_FILE_BYTES // 2**20} MB per file. Zip a DICOM folder to upload it.",
 )
 
@@ -42,15 +44,15 @@ def _still_loaded() -> str:
 
 if files:
     upload_key = tuple((getattr(f, "file_id", ""), f.name, f.size) for f in files)
-    cached = st.session_state.get("upload_found")
-    if cached is None or cached[0] != upload_key:
+
+    def _read():
         try:
             with st.spinner("Reading the files..."):
-                found, error = read_uploads([(f.name, f.getvalue()) for f in files]), None
+                return read_uploads([(f.name, f.getvalue()) for f in files]), None
         except StudyError as exc:
-            found, error = None, str(exc)
-        st.session_state["upload_found"] = (upload_key, found, error)
-    _, found, error = st.session_state["upload_found"]
+            return None, str(exc)
+
+    found, error = cached_upload(upload_key, _read)
 
     choices: list[str] = []
     if error:
@@ -87,22 +89,21 @@ if files:
                 st.error(f"Not loaded: {exc}{_still_loaded()}")
             else:
                 set_study(study)
-                st.session_state["flash"] = f"Study loaded: {', '.join(study.sequences)}."
+                flash(f"Study loaded: {', '.join(study.sequences)}.")
                 # A new uploader key drops the uploaded bytes from the session.
-                st.session_state["uploader_gen"] += 1
-                st.session_state.pop("upload_found", None)
+                reset_uploader()
                 st.rerun()
 else:
-    st.session_state.pop("upload_found", None)
+    clear_upload()
 
-if "flash" in st.session_state:
-    st.success(st.session_state.pop("flash"))
+message = pop_flash()
+if message:
+    st.success(message)
 
 study = current_study()
 if study is not None:
     st.subheader("Loaded study")
-    st.dataframe(pd.DataFrame(study.summary()).T.drop(columns=["warnings"], errors="ignore"),
-                 width="stretch")
+    st.dataframe(study_summary_table(study, drop=("warnings",)), width="stretch")
     for seq, vol in study.volumes.items():
         for w in vol.warnings:
             st.warning(f"{seq}: {w}")

@@ -5,19 +5,33 @@ neurological convention, and all sequences side by side at the crosshair.
 The crosshair is kept in world millimetres (scanner RAS) in the session, so it stays on the
 same anatomical point when the sequence changes, even between sequences on different voxel
 grids. Images are rendered on the server (:func:`model.views.render.render_views`, cached per
-session) and work in any browser, WebGL or not.
+session through :mod:`model.cached`) and work in any browser, WebGL or not.
 """
 
-import pandas as pd
+from dataclasses import dataclass, field
+
 import streamlit as st
 
+from model.cached import (WidgetMemory, attribution_methods, computed_attribution, current_study,
+                          forget_widgets, intensity_stats, per_study, set_widget, widget_value)
 from model.inference.attribution import map_for_sequence, peak_voxel
-from model.cached import current_study
-from model.views.render import (COLORMAPS, CONVENTIONS, VIEWS, WINDOW_PRESETS, IntensityStats, SliceCache,
-                          mm_to_voxel, render_views, view_axis, voxel_to_mm)
+from model.views.render import (COLORMAPS, CONVENTIONS, VIEWS, WINDOW_PRESETS, SliceCache,
+                                mm_to_voxel, render_views, view_axis, voxel_to_mm)
+from model.views.tables import study_summary_table
 
 AXIS_OF = {"sagittal": "x", "coronal": "y", "axial": "z"}
 MANUAL = "Manual"
+_SLIDER_PREFIXES = ("viewer_axial_", "viewer_coronal_", "viewer_sagittal_")
+
+
+@dataclass
+class ViewerState:
+    """What the viewer keeps per study: rendered slices and the crosshair in world mm."""
+
+    cache: SliceCache = field(default_factory=lambda: SliceCache(maxsize=64))
+    mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    methods: list[str] | None = None  # attribution maps offered on the last run
+
 
 st.title("Viewer")
 study = current_study()
@@ -25,36 +39,14 @@ if study is None:
     st.info("Load a study on the Study page first.")
     st.stop()
 
-ss = st.session_state
-if ss.get("viewer_study") != study.key:  # new study: reset crosshair, caches
-    ss["viewer_study"] = study.key
-    ss["viewer_cache"] = SliceCache(maxsize=64)
-    ss["viewer_stats"] = {}
+state, fresh = per_study(study, "viewer", ViewerState)
+if fresh:  # new study: crosshair at the centre of the first sequence, slider positions reset
     first = study.volumes[study.sequences[0]]
-    ss["viewer_mm"] = tuple(voxel_to_mm(first.affine, [(n - 1) / 2 for n in first.shape]).tolist())
-    for k in [k for k in ss if str(k).startswith(("viewer_axial_", "viewer_coronal_", "viewer_sagittal_"))]:
-        del ss[k]
-cache: SliceCache = ss["viewer_cache"]
-KEPT: list[str] = []
-
-
-def keep(key: str, default, options=None) -> str:
-    """Give widget ``key`` its value from before a page switch (Streamlit drops the state of
-    widgets that a run did not draw), else ``default``; returns the key. Widgets made with it
-    take no ``value``/``index`` argument."""
-    if key not in ss:
-        ss[key] = ss.get("_keep_" + key, default)
-    if options is not None and ss[key] not in options:
-        ss[key] = default
-    KEPT.append(key)
-    return key
-
-
-def stats(seq: str) -> IntensityStats:
-    """Foreground percentiles of a sequence, computed once per study and sequence."""
-    if seq not in ss["viewer_stats"]:
-        ss["viewer_stats"][seq] = IntensityStats.of(study.volumes[seq].data)
-    return ss["viewer_stats"][seq]
+    state.mm = tuple(voxel_to_mm(first.affine, [(n - 1) / 2 for n in first.shape]).tolist())
+    forget_widgets(prefixes=_SLIDER_PREFIXES)
+cache = state.cache
+memory = WidgetMemory()
+keep = memory.keep
 
 
 def slider_key(view: str, seq: str) -> str:
@@ -64,27 +56,27 @@ def slider_key(view: str, seq: str) -> str:
 def sync_sliders(seq: str) -> None:
     """Set the x/y/z sliders of ``seq`` to the world crosshair (before they are drawn)."""
     vol = study.volumes[seq]
-    ijk = mm_to_voxel(vol.affine, ss["viewer_mm"], vol.shape)
+    ijk = mm_to_voxel(vol.affine, state.mm, vol.shape)
     for view in VIEWS:
-        ss[slider_key(view, seq)] = int(ijk[view_axis(view)])
+        set_widget(slider_key(view, seq), int(ijk[view_axis(view)]))
 
 
 def on_slider(seq: str) -> None:
     vol = study.volumes[seq]
-    ijk = [ss[slider_key(v, seq)] for v in ("sagittal", "coronal", "axial")]
-    ss["viewer_mm"] = tuple(voxel_to_mm(vol.affine, ijk).tolist())
+    ijk = [widget_value(slider_key(v, seq)) for v in ("sagittal", "coronal", "axial")]
+    state.mm = tuple(voxel_to_mm(vol.affine, ijk).tolist())
 
 
 def jump_to(seq: str, ijk) -> None:
     vol = study.volumes[seq]
-    ss["viewer_mm"] = tuple(voxel_to_mm(vol.affine, ijk).tolist())
+    state.mm = tuple(voxel_to_mm(vol.affine, ijk).tolist())
     sync_sliders(seq)
 
 
 # ------------------------------------------------------------------ controls
 c1, c2, c3 = st.columns([1, 1, 2])
 seq = c1.selectbox("Sequence", study.sequences, key=keep("viewer_seq", study.sequences[0], study.sequences),
-                   on_change=lambda: sync_sliders(ss["viewer_seq"]))
+                   on_change=lambda: sync_sliders(widget_value("viewer_seq")))
 vol = study.volumes[seq]
 convention = c2.radio("Convention", CONVENTIONS, key=keep("viewer_convention", CONVENTIONS[0], CONVENTIONS),
                       horizontal=True,
@@ -95,7 +87,7 @@ presets = list(WINDOW_PRESETS) + [MANUAL]
 preset = c3.selectbox("Window", presets, key=keep(f"viewer_preset_{seq}", presets[0], presets),
                       help="Presets are percentiles of the brain's intensities (MRI has no "
                            "absolute intensity unit).")
-st_seq = stats(seq)
+st_seq = intensity_stats(study, seq)
 if preset == MANUAL:
     auto_l, auto_w = st_seq.preset(presets[0])
     lo, hi = st_seq.vmin, st_seq.vmax
@@ -109,16 +101,15 @@ else:
     level, width = st_seq.preset(preset)
 
 # Overlays: attribution maps computed on the Prediction page, tumour mask when one is loaded.
-maps_cache = ss.get("attribution_maps", {})
-methods = [m for (k, m) in maps_cache if k == study.key]
-mask = getattr(study, "mask", None)  # RAS label volume on the grid of a sequence, when loaded
+methods = attribution_methods(study)
+# Tumour masks (label maps) loaded with the study, on the voxel grid of the shown sequence.
+masks = {name: m for name, m in study.masks.items() if m.same_grid(vol)}
 with st.expander("Overlays", expanded=bool(methods)):
     o1, o2, o3, o4 = st.columns(4)
     ov_options = ["off"] + methods
-    if ss.get("_viewer_methods") != methods:  # a new map was computed: show it
-        ss.pop("viewer_overlay", None)
-        ss.pop("_keep_viewer_overlay", None)
-        ss["_viewer_methods"] = methods
+    if state.methods != methods:  # a new map was computed: show it
+        forget_widgets("viewer_overlay")
+        state.methods = methods
     ov_choice = o1.selectbox("Attribution map", ov_options,
                              key=keep("viewer_overlay", methods[-1] if methods else "off", ov_options),
                              help="Maps are computed on the Prediction page.")
@@ -126,26 +117,28 @@ with st.expander("Overlays", expanded=bool(methods)):
     opacity = o3.slider("Opacity", 0.0, 1.0, step=0.05, key=keep("viewer_opacity", 0.5))
     threshold = o4.slider("Hide below", 0.0, 1.0, step=0.05, key=keep("viewer_threshold", 0.2),
                           help="Attribution values below this fraction of full scale are transparent.")
-    mask_on, mask_opacity = False, 0.0
-    if mask is not None:
+    mask_name, mask_opacity = "off", 0.0
+    if masks:
         k1, k2 = st.columns(2)
-        mask_on = k1.toggle("Tumour mask", key=keep("viewer_mask_on", True))
+        mask_options = ["off", *masks]
+        mask_name = k1.selectbox("Tumour mask", mask_options,
+                                 key=keep("viewer_mask", mask_options[1], mask_options))
         mask_opacity = k2.slider("Mask opacity", 0.0, 1.0, step=0.05, key=keep("viewer_mask_opacity", 0.4))
     else:
-        st.caption("No tumour mask is loaded with this study.")
+        st.caption(f"No tumour mask on {seq}'s voxel grid is loaded with this study.")
 
 overlay = None
 if ov_choice != "off":
-    overlay, source = map_for_sequence(study, maps_cache[(study.key, ov_choice)], seq)
+    overlay, source = map_for_sequence(study, computed_attribution(study, ov_choice), seq)
     if overlay is None:
         st.caption(f"No {ov_choice} map for {seq} (the model does not use it).")
     elif source != seq:
         st.caption(f"The model does not use {seq}; showing the {source} map (same voxel grid).")
-mask_vol = mask if (mask_on and mask is not None and getattr(mask, "shape", None) == vol.shape) else None
+mask_vol = masks[mask_name].array if mask_name in masks else None
 
 # ------------------------------------------------------------------ crosshair
 for view in VIEWS:
-    if slider_key(view, seq) not in ss:
+    if widget_value(slider_key(view, seq)) is None:
         sync_sliders(seq)
         break
 cols = st.columns(3)
@@ -173,7 +166,7 @@ if overlay is not None:
 
 imgs = render_views(vol.data, vol.spacing_mm, tuple(ijk), level, width, convention=convention,
                     overlay=overlay, overlay_key=(ov_choice, seq), colormap=cmap, opacity=opacity,
-                    threshold=threshold, mask=mask_vol, mask_key="mask", mask_opacity=mask_opacity,
+                    threshold=threshold, mask=mask_vol, mask_key=mask_name, mask_opacity=mask_opacity,
                     cache=cache, key=(study.key, seq))
 flat = [a for a in range(3) if vol.shape[a] == 1]
 for col, view in zip(cols, VIEWS):
@@ -192,20 +185,19 @@ if len(study.sequences) > 1:
     cols = st.columns(len(study.sequences))
     for col, s in zip(cols, study.sequences):
         v = study.volumes[s]
-        vijk = mm_to_voxel(v.affine, ss["viewer_mm"], v.shape)
-        p = ss.get(f"viewer_preset_{s}", ss.get(f"_keep_viewer_preset_{s}", presets[0]))
-        lv, wd = stats(s).preset(p if p in WINDOW_PRESETS else presets[0])
+        vijk = mm_to_voxel(v.affine, state.mm, v.shape)
+        p = widget_value(f"viewer_preset_{s}", presets[0])
+        lv, wd = intensity_stats(study, s).preset(p if p in WINDOW_PRESETS else presets[0])
         img = render_views(v.data, v.spacing_mm, vijk, lv, wd, views=(cview,), convention=convention,
                            out_px=240, cache=cache, key=(study.key, s))[cview]
         col.image(img, width="stretch",
                   caption=f"{s} · {cview} {AXIS_OF[cview]} = {vijk[view_axis(cview)]}")
 
 st.subheader("Geometry")
-st.dataframe(pd.DataFrame(study.summary()).T, width="stretch")
+st.dataframe(study_summary_table(study), width="stretch")
 st.caption(f"{convention.capitalize()} convention; letters on the edges: R/L right/left, "
            "A/P anterior/posterior, S/I superior/inferior. The crosshair is shared by all "
            "sequences through its position in millimetres.")
 for w in study.warnings:
     st.warning(w)
-for k in KEPT:
-    ss["_keep_" + k] = ss[k]
+memory.save()

@@ -313,11 +313,11 @@ def peak_voxel(amap: np.ndarray, z: int | None = None) -> tuple[int, int, int]:
 def map_for_sequence(study, maps: dict[str, np.ndarray], seq: str
                      ) -> tuple[np.ndarray | None, str | None]:
     """The map to overlay on ``seq``: its own, else one of a sequence on the same voxel grid
-    (:func:`model.study.same_grid`), for sequences the model does not use.
+    (:func:`model.imaging.volume.same_grid`), for sequences the model does not use.
 
     Returns ``(map (X, Y, Z) or None, the sequence it was computed for or None)``.
     """
-    from model.study import same_grid
+    from model.imaging.volume import same_grid
 
     if seq in maps:
         return maps[seq], seq

@@ -9,7 +9,7 @@ hooks a private deep copy).
 Example::
 
     >>> from model.inference.classify import Predictor
-    >>> from model.study import Study
+    >>> from model.imaging.study import Study
     >>> p = Predictor()
     >>> pred = p.predict(Study.demo())
     >>> round(sum(pred.probabilities.values()), 6)
@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,7 +31,7 @@ from model.core.errors import CheckpointError, EmptyStudyError
 from model.inference.attribution import METHODS
 from model.inference.preprocess import N_SLICES, SliceGeometry, volume_to_slices
 from model.nets.checkpoint import load_checkpoint
-from model.study import Study
+from model.imaging.study import Study
 
 #: Fewest voxels along each axis of a volume the model reads (training volumes have >= 20
 #: slices of 128x128); fewer means a 2D picture or a slab, not a head volume.
@@ -43,6 +44,26 @@ ATTRIBUTION_METHODS = METHODS
 def pick_device() -> torch.device:
     """CUDA when available, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def uncertainty(probabilities: dict[str, float]) -> dict[str, float]:
+    """Uncertainty of a class distribution.
+
+    Parameters
+    ----------
+    probabilities : dict of str to float
+        Class -> probability (sums to 1), e.g. :attr:`Prediction.probabilities`.
+
+    Returns
+    -------
+    dict
+        ``entropy``: Shannon entropy divided by ``log(n_classes)``, in [0, 1] (1 = uniform;
+        0 for a single class); ``margin``: top-1 minus top-2 probability, in [0, 1].
+    """
+    p = np.clip(np.array(list(probabilities.values()), dtype=float), 1e-12, 1)
+    ent = float(-(p * np.log(p)).sum() / math.log(len(p))) if len(p) > 1 else 0.0
+    top = np.sort(p)[::-1]
+    return {"entropy": ent, "margin": float(top[0] - (top[1] if len(top) > 1 else 0.0))}
 
 
 @dataclass

@@ -97,7 +97,7 @@ def volume_to_slices(
     """Turn a RAS volume into the model's slice stack.
 
     Args:
-        data: float32 (X, Y, Z) RAS volume (see :class:`model.study.Volume`).
+        data: float32 (X, Y, Z) RAS volume (see :class:`model.imaging.volume.Volume`).
         n_slices: K, number of axial slices sampled evenly over the foreground.
         size: output in-plane size.
         z_index: explicit slice indices to use instead of even sampling (training).

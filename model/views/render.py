@@ -2,7 +2,7 @@
 
 Geometry
 --------
-Volumes are RAS+ arrays (:class:`model.study.Volume`, nibabel's convention): voxel index
+Volumes are RAS+ arrays (:class:`model.imaging.volume.Volume`, nibabel's convention): voxel index
 ``i`` grows towards the patient's Right, ``j`` Anterior, ``k`` Superior, and voxel ``(i, j, k)``
 lies at ``affine @ (i, j, k, 1)`` in scanner millimetres (:func:`voxel_to_mm`).
 

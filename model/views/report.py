@@ -1,7 +1,7 @@
 """One-page PDF report of a study for the tumour board (fpdf2, no network, no browser).
 
 Contents, top to bottom: a "research use, not a diagnosis" notice; the de-identified study
-summary (:meth:`model.study.Study.summary` only, and of it only geometry: shape, spacing,
+summary (:meth:`model.imaging.study.Study.summary` only, and of it only geometry: shape, spacing,
 orientation; never file names or header fields); the prediction with its uncertainty and the
 sequence weights; key axial slices with the attribution overlay (or, without a map, at the
 slice the model attended to most); the individual survival curve over the image cohort (from
@@ -15,7 +15,7 @@ texts are shortened, never wrapped onto a second page.
 Example::
 
     >>> from model.inference.classify import Predictor
-    >>> from model.study import Study
+    >>> from model.imaging.study import Study
     >>> from model.views.report import build_report
     >>> p, s = Predictor(), Study.demo()
     >>> pdf = build_report(s, p.predict(s), p.card)
@@ -36,8 +36,10 @@ from fpdf import FPDF
 from PIL import Image
 
 from model.inference.attribution import peak_voxel
+from model.inference.classify import uncertainty
 from model.nets.checkpoint import evidence_warning, read_sidecar
-from model.views.render import IntensityStats, mm_to_voxel, render
+from model.views.render import IntensityStats, mm_to_voxel, render, voxel_to_mm
+from model.views.tables import fmt_num
 
 NOTICE = ("Research use only - not a medical device, not a diagnosis. Do not use for clinical "
           "decisions.")
@@ -69,24 +71,6 @@ def deidentified_summary(study) -> list[dict]:
     return rows
 
 
-def fmt_num(value: Any, spec: str = ".2f") -> str:
-    """A card number for display: "n/a" when missing, None (strict-JSON NaN) or not finite."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return "n/a"
-    return format(v, spec) if math.isfinite(v) else "n/a"
-
-
-def uncertainty(probabilities: dict[str, float]) -> dict[str, float]:
-    """Uncertainty of a class distribution: ``entropy`` normalised to [0, 1] (1 = uniform)
-    and ``margin`` (top-1 minus top-2 probability)."""
-    p = np.clip(np.array(list(probabilities.values()), dtype=float), 1e-12, 1)
-    ent = float(-(p * np.log(p)).sum() / math.log(len(p))) if len(p) > 1 else 0.0
-    top = np.sort(p)[::-1]
-    return {"entropy": ent, "margin": float(top[0] - (top[1] if len(top) > 1 else 0.0))}
-
-
 def key_point(study, prediction, maps: dict[str, np.ndarray] | None) -> tuple[str, tuple[int, int, int]]:
     """(sequence, voxel) of the key slices: the strongest attribution when maps are given,
     else the most attended axial slice of the sequence with the largest fusion weight (at the
@@ -107,8 +91,6 @@ def key_slices(study, prediction, maps: dict[str, np.ndarray] | None = None,
 
     Returns a list of (caption, uint8 RGB image)."""
     seq0, ijk0 = key_point(study, prediction, maps)
-    from model.views.render import voxel_to_mm
-
     mm = voxel_to_mm(study.volumes[seq0].affine, ijk0)
     out = []
     for s in study.sequences:
@@ -307,7 +289,7 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
     """Build the one-page PDF report of a study.
 
     Args:
-        study: :class:`model.study.Study`; only ``summary()`` geometry fields and the voxel
+        study: :class:`model.imaging.study.Study`; only ``summary()`` geometry fields and the voxel
             data are used (no file name, no header field).
         prediction: :class:`model.inference.classify.Prediction` of the study.
         card: the served model card (dict).
