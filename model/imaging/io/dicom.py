@@ -1,4 +1,4 @@
-"""DICOM MR series in memory -> RAS-ready volumes, with de-identification built in.
+"""DICOM MR series in memory -> RAS+ volumes, with de-identification built in.
 
 Input is a list of ``(member_name, bytes)`` (files of a folder, members of a zip, or uploaded
 .dcm files). :func:`read_dicom_series` then
@@ -20,7 +20,7 @@ Input is a list of ``(member_name, bytes)`` (files of a folder, members of a zip
 Enhanced (multi-frame) MR is read from its functional groups (per-frame position, orientation,
 spacing and rescale). Geometry is DICOM LPS patient space converted to RAS+ millimetres.
 
-**De-identification.** Only a whitelist of technical fields leaves this module
+**De-identification** (:mod:`model.imaging.io.deid`). Only a whitelist of technical fields leaves this module
 (:data:`DETAIL_FIELDS`). Free-text fields that are kept (SeriesDescription, ProtocolName) have
 every patient identifier of the same header (names, IDs, accession number, dates, institution,
 physicians) removed. Error messages and warnings name series by number and description only,
@@ -30,19 +30,21 @@ values). pydicom's read-time validation is switched off so that it never logs he
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 import pydicom
 from pydicom.dataset import Dataset
 
+from model.core import config
 from model.core.errors import (
     IncompleteSeriesError,
     MixedPatientsError,
@@ -54,19 +56,16 @@ from model.core.errors import (
     UploadTooLargeError,
     WrongDimensionsError,
 )
+from model.imaging.io.deid import identifiers, scrub
+from model.imaging.io.sniff import looks_like_ct, looks_like_dicom
+from model.imaging.sequences import sequence_from_description
+from model.imaging.volume import Volume, make_volume
 
 # Header values must never be logged: no read-time validation messages (they quote values).
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 logging.getLogger("pydicom").setLevel(logging.ERROR)
 
-#: Largest number of DICOM members read from one folder or archive.
-MAX_MEMBERS = 20_000
-#: Largest number of voxels of one series (rows x columns x slices).
-MAX_SERIES_VOXELS = 512 * 512 * 512
-#: Largest rows or columns of one image.
-MAX_MATRIX = 4096
-
-#: Technical fields that may leave this module (in ``DicomVolume.details``).
+#: Technical fields that may leave this module (in ``Volume.details``).
 DETAIL_FIELDS = (
     "format", "modality", "series_number", "description", "manufacturer", "field_strength_t",
     "transfer_syntax", "enhanced", "slices", "repetition_time_ms", "echo_time_ms",
@@ -87,8 +86,12 @@ _PERFUSION_RE = re.compile(r"\bperf|\bdsc\b|\bdce\b|\bbold\b|fmri|\basl\b|pcasl|
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
+def _low(text: str | None) -> str:
+    return (text or "").lower()
+
+
 @dataclass(frozen=True)
-class DicomVolume:
+class _Series:
     """One DICOM series stacked into a volume (not yet reoriented).
 
     Attributes:
@@ -110,111 +113,6 @@ class DicomVolume:
     details: dict = field(default_factory=dict)
 
 
-def _low(text: str | None) -> str:
-    return (text or "").lower()
-
-
-def sequence_from_description(text: str, contrast_agent: bool = False,
-                              acquisition_contrast: str | None = None) -> str | None:
-    """Recognise T1, T1ce, T2 or FLAIR from a SeriesDescription/ProtocolName text.
-
-    Args:
-        text: SeriesDescription and ProtocolName joined (any case).
-        contrast_agent: ContrastBolusAgent is filled in (T1 becomes T1ce).
-        acquisition_contrast: Enhanced MR AcquisitionContrast (0008,9209), e.g. "T1",
-            "FLUID_ATTENUATED".
-
-    Returns:
-        The canonical sequence or None when the text does not say (SWI, T2*, DWI, PD...).
-
-    Examples::
-
-        >>> sequence_from_description("AX T1 POST GD")
-        'T1ce'
-        >>> sequence_from_description("t2_tirm_tra_dark-fluid")
-        'FLAIR'
-        >>> sequence_from_description("Ax T1 FLAIR")
-        'T1'
-        >>> sequence_from_description("SWI_Images") is None
-        True
-    """
-    t = _low(text)
-    acq = (acquisition_contrast or "").upper()
-    t1 = re.search(r"t1|mprage|mp[\s_-]?rage|spgr|bravo|\btfl\b|\btfe\b|vibe|flash|\bt1w", t) or acq == "T1"
-    post = (re.search(r"post|\+\s*c\b|\bc\s*\+|\+\s*gd|\bgd\b|gado|\bgad\b|contrast|\bce\b|t1ce|t1c\b|"
-                      r"t1gd|\bkm\b|\+km|enhanc|mdc", t) is not None) or contrast_agent
-    if t1:
-        if re.search(r"\bpre\b|precontrast|pre[\s_-]contrast|native|nativ", t):
-            return "T1"
-        return "T1ce" if post else "T1"
-    if re.search(r"flair|dark[\s_-]*fluid|tirm|\bt2f\b|t2[\s_-]*flair", t) or acq == "FLUID_ATTENUATED":
-        return "FLAIR"
-    if re.search(r"t2\s*\*|t2[\s_-]*star|\bswi\b|swan|\bgre\b|hemo|\bpd\b|proton|t2[\s_-]*map|\bffe\b", t):
-        return None
-    if re.search(r"\bt2|t2w|t2_|t2[\s_-]*tse|\bfrfse\b|\bfse\b", t) or acq == "T2":
-        return "T2"
-    return None
-
-
-def looks_like_ct(data: np.ndarray) -> bool:
-    """True when intensities look like CT Hounsfield units rather than MRI signal.
-
-    CT of the head has a large share of air voxels near -1000 HU; MRI magnitude images are
-    non-negative (normalised MRI stays within a few units of zero). The test: the 2nd
-    percentile of a voxel sample is at or below -500.
-    """
-    flat = np.asarray(data).reshape(-1)
-    sample = flat[:: max(1, flat.size // 500_000)]
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
-        return False
-    return float(np.percentile(sample, 2)) <= -500.0
-
-
-# --------------------------------------------------------------------------- de-identification
-
-_IDENTIFYING_KEYWORDS = (
-    "PatientName", "PatientID", "OtherPatientIDs", "OtherPatientNames", "PatientBirthDate",
-    "AccessionNumber", "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName",
-    "ReferringPhysicianName", "PerformingPhysicianName", "NameOfPhysiciansReadingStudy",
-    "OperatorsName", "RequestingPhysician", "StudyDate", "SeriesDate", "AcquisitionDate",
-    "ContentDate", "StudyID", "StationName", "PatientAddress", "PatientTelephoneNumbers",
-)
-
-
-def identifiers(ds: Dataset) -> set[str]:
-    """Strings of ``ds`` that identify the patient (names split in parts, IDs, dates...).
-
-    Used to scrub the free-text fields that are kept; never returned to the user.
-    """
-    out: set[str] = set()
-    for kw in _IDENTIFYING_KEYWORDS:
-        try:
-            val = ds.get(kw)
-        except Exception:
-            continue
-        if val is None:
-            continue
-        values = val if isinstance(val, (list, tuple, pydicom.multival.MultiValue)) else [val]
-        for v in values:
-            s = str(v).strip()
-            if not s:
-                continue
-            out.add(s)
-            for part in re.split(r"[\^\s,=]+", s):
-                if len(part) >= 3:
-                    out.add(part)
-    return out
-
-
-def scrub(text: str, idents: set[str], max_len: int = 64) -> str:
-    """``text`` without any of ``idents`` (case-insensitive), printable, at most ``max_len``."""
-    s = "".join(ch if ch.isprintable() else " " for ch in str(text))
-    for ident in sorted(idents, key=len, reverse=True):
-        s = re.sub(re.escape(ident), "***", s, flags=re.IGNORECASE)
-    s = re.sub(r"\s+", " ", s).strip()
-    return s[:max_len]
-
 
 # --------------------------------------------------------------------------- parsing
 
@@ -227,13 +125,6 @@ def _skip_member(name: str) -> bool:
         or low in {".ds_store", "thumbs.db", "desktop.ini"}
     )
 
-
-def looks_like_dicom(data: bytes) -> bool:
-    """True for a DICOM Part 10 file ("DICM" at byte 128) or a raw little-endian data set
-    starting with a group 0002/0008 element."""
-    if len(data) >= 132 and data[128:132] == b"DICM":
-        return True
-    return len(data) >= 8 and data[:2] in (b"\x02\x00", b"\x08\x00") and data[2:4] < b"\x30\x00"
 
 
 def _parse(data: bytes) -> Dataset | None:
@@ -473,16 +364,16 @@ def _stack_series(datasets: list[Dataset], frames: list[_Frame], label: str) -> 
     warns: list[str] = []
     ds0 = datasets[0]
     rows, cols = int(ds0.Rows), int(ds0.Columns)
-    if not (1 <= rows <= MAX_MATRIX and 1 <= cols <= MAX_MATRIX):
+    if not (1 <= rows <= config.MAX_DICOM_MATRIX and 1 <= cols <= config.MAX_DICOM_MATRIX):
         raise UnreadableFileError(f"{label}: image size {rows}x{cols} is not plausible.")
     for ds in datasets:
         if (int(_float(_get(ds, "Rows"), -1)), int(_float(_get(ds, "Columns"), -1))) != (rows, cols):
             raise IncompleteSeriesError(
                 f"{label} mixes images of different sizes; it is not one volume. Export the "
                 "series again or upload each part separately.")
-    if rows * cols * len(frames) > MAX_SERIES_VOXELS:
+    if rows * cols * len(frames) > config.MAX_VOXELS:
         raise UploadTooLargeError(f"{label} has {rows}x{cols}x{len(frames)} voxels, above the "
-                                  f"{MAX_SERIES_VOXELS} limit.")
+                                  f"{config.MAX_VOXELS} limit.")
     # Same instance read twice (a file copied twice into the folder).
     seen: dict[str, _Frame] = {}
     for fr in frames:
@@ -633,7 +524,7 @@ _PRIORITY = (IncompleteSeriesError, UnreadableFileError, TimeSeriesError, WrongD
              UploadTooLargeError, NotMRIError, UnsupportedDicomError)
 
 
-def read_dicom_series(members: Sequence[tuple[str, bytes]], source: str) -> tuple[list[DicomVolume], list[str]]:
+def read_dicom_series(members: Sequence[tuple[str, bytes]], source: str) -> tuple[list[Volume], list[str]]:
     """Read every structural MR series found among DICOM members.
 
     Args:
@@ -642,7 +533,8 @@ def read_dicom_series(members: Sequence[tuple[str, bytes]], source: str) -> tupl
         source: display name of the upload (folder or zip name), used in messages.
 
     Returns:
-        ``(volumes, notes)``: one :class:`DicomVolume` per usable series, ordered by series
+        ``(volumes, notes)``: one RAS+ :class:`model.imaging.volume.Volume` per usable series
+        (``details`` holds the fields of :data:`DETAIL_FIELDS`), ordered by series
         number, and notes on what was skipped (non-DICOM members, dropped series).
 
     Raises:
@@ -653,7 +545,7 @@ def read_dicom_series(members: Sequence[tuple[str, bytes]], source: str) -> tupl
         TimeSeriesError, WrongDimensionsError, UploadTooLargeError: see their docs.
     """
     try:
-        return _read_dicom_series(members, source)
+        series, notes = _read_dicom_series(members, source)
     except StudyError:
         raise
     except MemoryError:
@@ -662,12 +554,18 @@ def read_dicom_series(members: Sequence[tuple[str, bytes]], source: str) -> tupl
         raise UnreadableFileError(
             f"{source}: a DICOM header is malformed ({type(exc).__name__}). Export the series again."
         ) from None
+    out = []
+    for sv in series:
+        digest = hashlib.sha256(sv.data.tobytes() + sv.affine.tobytes()).hexdigest()
+        out.append(make_volume(sv.data, sv.affine, sv.label, digest, "DICOM", list(sv.warnings),
+                               sv.details, hint=sv.sequence_hint))
+    return out, notes
 
 
 def _read_dicom_series(members, source):
     notes: list[str] = []
-    if len(members) > MAX_MEMBERS:
-        raise UploadTooLargeError(f"{source} holds {len(members)} files; the limit is {MAX_MEMBERS}.")
+    if len(members) > config.MAX_ARCHIVE_MEMBERS:
+        raise UploadTooLargeError(f"{source} holds {len(members)} files; the limit is {config.MAX_ARCHIVE_MEMBERS}.")
     parsed: list[Dataset] = []
     skipped = 0
     for name, data in members:
@@ -702,7 +600,7 @@ def _read_dicom_series(members, source):
         by_series.setdefault(str(_get(ds, "SeriesInstanceUID", "") or "no-uid"), []).append(ds)
     ordered = sorted(by_series.values(),
                      key=lambda g: (_float(_get(g[0], "SeriesNumber"), 1e9), str(_get(g[0], "SeriesInstanceUID", ""))))
-    volumes: list[DicomVolume] = []
+    volumes: list[_Series] = []
     errors: list[tuple[bool, StudyError]] = []
     single = len(members) == 1 and len(ordered) == 1
     for k, datasets in enumerate(ordered):
@@ -729,7 +627,7 @@ def _read_dicom_series(members, source):
         text = f"{_get(ds0, 'SeriesDescription', '')} {_get(ds0, 'ProtocolName', '')}"
         agent = bool(str(_get(ds0, "ContrastBolusAgent", "") or "").strip())
         hint = sequence_from_description(text, agent, str(_get(ds0, "AcquisitionContrast", "") or ""))
-        volumes.append(DicomVolume(data, affine, label, hint, tuple(warns),
+        volumes.append(_Series(data, affine, label, hint, tuple(warns),
                                    _details(ds0, desc, data.shape[2])))
     if volumes:
         notes.extend(dict.fromkeys(f"Skipped: {exc}" for _, exc in errors))
@@ -743,3 +641,4 @@ def _read_dicom_series(members, source):
         more = f" (and {len(texts) - 4} more)" if len(texts) > 4 else ""
         raise type(major[0])(f"{source} holds no usable MRI series. {msg}{more}")
     return volumes, notes
+

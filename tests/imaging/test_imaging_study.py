@@ -7,12 +7,16 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import DEMO_DIR, SHARED, TCGA_RAW, needs_shared
 from model.core.errors import (DuplicateSequenceError, StudyError, UnknownSequenceError,
                           UnreadableFileError, WrongDimensionsError)
-from model.study import Study, canonical_sequence, load_volume, recognise_sequence
+from model.core.config import DATA_DIR, DEMO_STUDY_DIR, REPO_ROOT
+from model.imaging.io.uploads import load_volume
+from model.imaging.sequences import canonical_sequence, recognise_sequence
+from model.imaging.study import Study
 
-T1C = DEMO_DIR / "BraTS-GLI-00001-000-t1c.nii.gz"
+TCGA_RAW = DATA_DIR / "demo_cases" / "tcga_fg_6692_raw"
+
+T1C = DEMO_STUDY_DIR / "BraTS-GLI-00001-000-t1c.nii.gz"
 
 
 @pytest.mark.parametrize("name,expected", [
@@ -54,7 +58,7 @@ def test_demo_study_matches_nibabel_canonical(demo_study):
     assert vol.data.dtype == np.float32
 
 
-@needs_shared(TCGA_RAW)
+@pytest.mark.needs_shared("demo_cases/tcga_fg_6692_raw")
 def test_anisotropic_raw_study_keeps_spacing():
     study = Study.from_paths(sorted(TCGA_RAW.glob("*.nii.gz")))
     fl = study.volumes["FLAIR"]
@@ -99,9 +103,9 @@ def test_truncated_uncompressed_is_refused():
         load_volume(raw[: len(raw) - 1000], "case_t1c.nii", "T1ce")
 
 
-@needs_shared(SHARED / "figshare_cheng")
+@pytest.mark.needs_shared("figshare_cheng")
 def test_jpeg_renamed_to_nii_is_refused():
-    jpg = next((SHARED / "figshare_cheng" / "images").glob("*.jpg")).read_bytes()
+    jpg = next((DATA_DIR / "figshare_cheng" / "images").glob("*.jpg")).read_bytes()
     with pytest.raises(UnreadableFileError, match="JPEG"):
         Study.from_bytes([("slice_flair.nii", jpg, None)])
 
@@ -178,12 +182,13 @@ def test_study_key_depends_on_content_and_assignment():
 import dataclasses  # noqa: E402
 import zipfile  # noqa: E402
 
-import model.study as study_mod  # noqa: E402
+from model.core import config  # noqa: E402
 from model.core.errors import (AmbiguousChannelsError, EmptyStudyError, GeometryError,  # noqa: E402
                           NotMRIError, TimeSeriesError, UploadTooLargeError)
-from model.study import fov_overlap, read_uploads  # noqa: E402
+from model.imaging.io.uploads import read_uploads  # noqa: E402
+from model.imaging.volume import fov_overlap, resample_array  # noqa: E402
 
-AURORA = SHARED / "demo_cases" / "brats_met_aurora_example"
+AURORA = DATA_DIR / "demo_cases" / "brats_met_aurora_example"
 
 
 @pytest.fixture(scope="module")
@@ -372,13 +377,13 @@ def test_mgz_and_mgh(crop):
         assert v.details["format"] == "MGH"
 
 
-@needs_shared(SHARED / "figshare_cheng")
+@pytest.mark.needs_shared("figshare_cheng")
 def test_png_slice_is_a_one_slice_study_and_renamed_png_is_refused():
     from PIL import Image
 
-    png_path = next((SHARED / "figshare_cheng" / "images").glob("*.png"), None)
+    png_path = next((DATA_DIR / "figshare_cheng" / "images").glob("*.png"), None)
     if png_path is None:
-        jpg = next((SHARED / "figshare_cheng" / "images").glob("*.jpg"))
+        jpg = next((DATA_DIR / "figshare_cheng" / "images").glob("*.jpg"))
         buf = io.BytesIO()
         Image.open(jpg).convert("L").save(buf, format="PNG")
         png = buf.getvalue()
@@ -412,7 +417,7 @@ def test_empty_constant_and_oversize_files(crop, monkeypatch):
         Study.from_bytes([("x_t1.nii.gz", b"", None)])
     with pytest.raises(EmptyStudyError, match="constant"):
         Study.from_bytes([("x_t1.nii.gz", _nifti_bytes(nib.Nifti1Image(data * 0, aff)), None)])
-    monkeypatch.setattr(study_mod, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(config, "MAX_FILE_BYTES", 1000)
     with pytest.raises(UploadTooLargeError, match="the limit is"):
         Study.from_bytes([("x_t1.nii.gz", _nifti_bytes(nib.Nifti1Image(data, aff)), None)])
 
@@ -420,13 +425,13 @@ def test_empty_constant_and_oversize_files(crop, monkeypatch):
 def test_upload_limit_follows_streamlit_config():
     import tomllib
 
-    cfg = tomllib.loads((study_mod.REPO_ROOT / ".streamlit" / "config.toml").read_text())
-    assert study_mod.MAX_FILE_BYTES == cfg["server"]["maxUploadSize"] * 1024 * 1024
+    cfg = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config.MAX_FILE_BYTES == cfg["server"]["maxUploadSize"] * 1024 * 1024
 
 
 def test_gzip_and_zip_bombs_are_refused(monkeypatch):
-    monkeypatch.setattr(study_mod, "MAX_DECOMPRESSED_BYTES", 4 * 2**20)
-    monkeypatch.setattr(study_mod, "MAX_ARCHIVE_BYTES", 4 * 2**20)
+    monkeypatch.setattr(config, "MAX_DECOMPRESSED_BYTES", 4 * 2**20)
+    monkeypatch.setattr(config, "MAX_ARCHIVE_BYTES", 4 * 2**20)
     bomb = gzip.compress(b"\0" * (8 * 2**20))
     with pytest.raises(UploadTooLargeError, match="decompresses"):
         Study.from_bytes([("x_t1.nii.gz", bomb, None)])
@@ -453,7 +458,7 @@ def test_zip_of_nifti_files_skips_junk():
     assert any("2 file(s) that are not MRI images were skipped" in w for w in study.warnings)
 
 
-@needs_shared(TCGA_RAW)
+@pytest.mark.needs_shared("demo_cases/tcga_fg_6692_raw")
 def test_resampled_to_reference_grid_with_monai():
     study = Study.from_paths(sorted(TCGA_RAW.glob("*.nii.gz")))
     assert study.reference_sequence() == "T1ce"
@@ -469,7 +474,7 @@ def test_resampled_to_reference_grid_with_monai():
     fl = study.volumes["FLAIR"]
     shifted = dataclasses.replace(fl, affine=fl.affine.copy())
     shifted.affine[:3, 3] += fl.affine[:3, :3] @ np.array([3, 5, 2])
-    out = study_mod.resample_array(fl.data, fl.affine, shifted.affine, (50, 60, 10))
+    out = resample_array(fl.data, fl.affine, shifted.affine, (50, 60, 10))
     np.testing.assert_allclose(out, fl.data[3:53, 5:65, 2:12], rtol=1e-4, atol=1e-2)
     # Not co-registered: moved 1 m away.
     far = dataclasses.replace(fl, affine=fl.affine.copy())
@@ -499,7 +504,7 @@ def test_study_page_offers_each_channel_of_a_4d_upload(crop):
     data, aff = crop
     chans = np.stack([data, data // 2 + 1], -1)
     raw = _nifti_bytes(nib.Nifti1Image(chans, aff))
-    at = AppTest.from_file(str(study_mod.REPO_ROOT / "app.py"), default_timeout=120)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     at.run()
     before = at.session_state["study"].key
     at.switch_page("pages/upload.py")
@@ -534,7 +539,6 @@ def test_identity_affine_is_flagged_as_a_placeholder_geometry():
     import nibabel as nib
     import numpy as np
 
-    from model.study import Study
 
     data = np.random.default_rng(0).random((20, 22, 12)).astype(np.float32)
     for affine, flagged in ((np.eye(4), True), (np.diag([0.9, 0.9, 5.0, 1.0]), False)):

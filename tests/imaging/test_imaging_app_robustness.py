@@ -20,9 +20,11 @@ import weakref
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, TCGA_RAW, needs_shared
+from model.core.config import DATA_DIR, REPO_ROOT
 
-APP = str(ROOT / "app.py")
+TCGA_RAW = DATA_DIR / "demo_cases" / "tcga_fg_6692_raw"
+
+APP = str(REPO_ROOT / "app.py")
 SECRET = "DOE^JANE_1957-03-04"  # stands for patient data inside an exception message
 REF = re.compile(r"reference ([0-9a-f]{8})")
 
@@ -116,7 +118,7 @@ import json, sys
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {tests!r})
 from streamlit.testing.v1 import AppTest
-from test_robustness import _through_app_py
+from test_imaging_app_robustness import _through_app_py
 _through_app_py()
 at = AppTest.from_file({app!r}, default_timeout=180)
 at.run()
@@ -133,15 +135,15 @@ print("RESULT" + json.dumps(out))
 def test_tampered_checkpoint_is_refused_with_a_clear_message(tmp_path):
     """$TUMORBOARD_CHECKPOINT points at a copy whose weights were modified: the Prediction and
     Model pages say the model cannot be served (no traceback); Study and Viewer still work."""
-    src = ROOT / "model" / "checkpoints" / "grade_lgg"
+    src = REPO_ROOT / "model" / "checkpoints" / "grade_lgg"
     bad = tmp_path / "grade_lgg_tampered"
     shutil.copytree(src, bad)
     w = bytearray((bad / "model.safetensors").read_bytes())
     w[-100] ^= 0xFF  # one flipped byte inside the last tensor
     (bad / "model.safetensors").write_bytes(bytes(w))
     env = {**os.environ, "TUMORBOARD_CHECKPOINT": str(bad)}
-    proc = subprocess.run([sys.executable, "-c", _CHILD.format(root=str(ROOT), tests=str(ROOT / "tests"), app=APP)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=170)
+    proc = subprocess.run([sys.executable, "-c", _CHILD.format(root=str(REPO_ROOT), tests=str(REPO_ROOT / "tests" / "imaging"), app=APP)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=170)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
     assert line, proc.stdout[-2000:] + proc.stderr[-3000:]
     out = json.loads(line[0][len("RESULT"):])
@@ -216,7 +218,7 @@ def _load_demo(app):
     app.run()  # Streamlit keeps the previous run's session values until the next run
 
 
-@needs_shared(TCGA_RAW)
+@pytest.mark.needs_shared("demo_cases/tcga_fg_6692_raw")
 def test_new_study_releases_the_previous_one(app):
     """Loading another study drops the previous one's volumes, prepared tensor, prediction and
     maps; nothing of ours holds them once the pages that showed them have run again."""
@@ -229,7 +231,7 @@ def test_new_study_releases_the_previous_one(app):
     assert not alive, f"{len(alive)} of {len(refs)} arrays of the previous study still alive"
 
 
-@needs_shared(TCGA_RAW)
+@pytest.mark.needs_shared("demo_cases/tcga_fg_6692_raw")
 def test_new_study_is_released_without_revisiting_pages(app):
     refs = _study_with_prediction_and_map(app)
     _load_demo(app)
@@ -238,7 +240,7 @@ def test_new_study_is_released_without_revisiting_pages(app):
     assert not alive, f"{len(alive)} of {len(refs)} arrays of the previous study still alive"
 
 
-@needs_shared(TCGA_RAW)
+@pytest.mark.needs_shared("demo_cases/tcga_fg_6692_raw")
 def test_session_end_releases_its_study():
     undo = _through_app_py()
     at = AppTest.from_file(APP, default_timeout=180)
@@ -258,9 +260,9 @@ def test_session_end_releases_its_study():
 # -------------------------------------------------------------------------------- settings
 
 def test_server_settings():
-    from model.study import MAX_FILE_BYTES
+    from model.core.config import MAX_FILE_BYTES
 
-    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    cfg = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
     server, browser, client = cfg["server"], cfg["browser"], cfg["client"]
     assert server["maxUploadSize"] * 2**20 == MAX_FILE_BYTES
     assert server["enableXsrfProtection"] is True

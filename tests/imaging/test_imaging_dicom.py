@@ -1,4 +1,4 @@
-"""DICOM loading (model/dicom.py through model/study.py) on series written from real volumes.
+"""DICOM loading (model/imaging/io/dicom.py through model.imaging.study) on series written from real volumes.
 
 Each series is written with pydicom from a block of the real BraTS demo volumes, so the
 expected answer is known exactly: the loaded RAS volume must equal nibabel's canonical
@@ -22,13 +22,15 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, MRImageStorage, generate_uid
 
-from conftest import DEMO_DIR, ROOT, SHARED, needs_shared
-from model.dicom import looks_like_dicom, sequence_from_description
+from model.core.config import DATA_DIR, DEMO_STUDY_DIR, REPO_ROOT
+from model.imaging.io.sniff import looks_like_dicom
+from model.imaging.sequences import sequence_from_description
 from model.core.errors import (IncompleteSeriesError, NotMRIError, StudyError, TimeSeriesError,
                           UnsupportedDicomError)
-from model.study import Study, read_uploads
+from model.imaging.io.uploads import read_uploads
+from model.imaging.study import Study
 
-SAMPLES = SHARED / "dicom_mr_samples"
+SAMPLES = DATA_DIR / "dicom_mr_samples"
 ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
 #: Fake patient details; none may appear in any output.
 PHI = {
@@ -42,7 +44,7 @@ PHI_STRINGS = ["Zyxwv", "Qwertyuiop", "PID-4471", "19370412", "OTH-99812", "ACC-
 
 
 def _block(name: str, sl=(slice(80, 160), slice(70, 170), slice(60, 90))):
-    img = nib.load(DEMO_DIR / f"BraTS-GLI-00001-000-{name}.nii.gz")
+    img = nib.load(DEMO_STUDY_DIR / f"BraTS-GLI-00001-000-{name}.nii.gz")
     shift = np.eye(4)
     shift[:3, 3] = [s.start for s in sl]
     return np.asanyarray(img.dataobj)[sl].astype(np.int16), img.affine @ shift
@@ -346,7 +348,7 @@ def test_hu_like_mr_is_refused():
         Study.from_bytes(_files(write_series(data, aff, inter=-1024.0)))
 
 
-@needs_shared(SAMPLES)
+@pytest.mark.needs_shared("dicom_mr_samples")
 def test_real_pydicom_samples():
     mr2 = Study.from_paths([SAMPLES / "single" / "MR2_UNCR.dcm"], ["T1"]).volumes["T1"]
     ds = pydicom.dcmread(SAMPLES / "single" / "MR2_UNCR.dcm")
@@ -408,7 +410,7 @@ def test_patient_details_appear_in_no_output(study_zip, t1c_series, tmp_path, ca
         outputs.append(gzip.decompress(p.read_bytes()).decode("latin-1"))
     # Command line, JSON and text, with --save-study.
     r = subprocess.run([sys.executable, "-m", "model.predict", str(zpath), "--json",
-                        "--save-study", str(tmp_path / "cli")], cwd=ROOT, capture_output=True,
+                        "--save-study", str(tmp_path / "cli")], cwd=REPO_ROOT, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -436,7 +438,7 @@ def test_patient_details_appear_in_no_output(study_zip, t1c_series, tmp_path, ca
         _assert_no_phi(text)
 
 
-@needs_shared(SAMPLES)
+@pytest.mark.needs_shared("dicom_mr_samples")
 def test_archive_mixing_patients_is_refused_without_naming_them():
     from model.core.errors import MixedPatientsError
 

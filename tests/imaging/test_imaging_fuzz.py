@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import DEMO_DIR
 from model.core.errors import StudyError
-from model.study import Study, read_uploads
+from model.core.config import DEMO_STUDY_DIR
+from model.imaging.io.uploads import read_uploads
+from model.imaging.study import Study
 
 FUZZ = settings(max_examples=150, deadline=4000, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -60,7 +61,7 @@ def _check(files):
 
 
 def _real_block():
-    img = nib.load(DEMO_DIR / "BraTS-GLI-00001-000-t1c.nii.gz")
+    img = nib.load(DEMO_STUDY_DIR / "BraTS-GLI-00001-000-t1c.nii.gz")
     return np.asanyarray(img.dataobj)[100:116, 100:116, 70:78].astype(np.int16), img.affine
 
 
@@ -83,7 +84,7 @@ HDR, IMG = _analyze_pair()
 
 
 def _dicom_slices():
-    from test_dicom import write_series
+    from test_imaging_dicom import write_series
 
     return [b for _, b, _ in write_series(BLOCK[:, :, :3], AFFINE)]
 
