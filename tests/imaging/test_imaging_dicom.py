@@ -26,7 +26,7 @@ from model.core.config import DATA_DIR, DEMO_STUDY_DIR, REPO_ROOT
 from model.imaging.io.sniff import looks_like_dicom
 from model.imaging.sequences import sequence_from_description
 from model.core.errors import (IncompleteSeriesError, NotMRIError, StudyError, TimeSeriesError,
-                          UnsupportedDicomError)
+                               UnsupportedDicomError, WrongDimensionsError)
 from model.imaging.io.uploads import read_uploads
 from model.imaging.study import Study
 
@@ -333,13 +333,19 @@ def _with(series, **tags):
     return out
 
 
-def test_ct_mosaic_and_colour_are_refused(t1c_series):
-    with pytest.raises(NotMRIError, match="is CT"):
-        Study.from_bytes(_with(t1c_series[:5], Modality="CT"))
-    with pytest.raises(UnsupportedDicomError, match="Siemens mosaic"):
-        Study.from_bytes(_with(t1c_series[:5], ImageType=["ORIGINAL", "PRIMARY", "M", "MOSAIC"]))
-    with pytest.raises(UnsupportedDicomError, match="derived/secondary"):
-        Study.from_bytes(_with(t1c_series[:5], ImageType=["DERIVED", "SECONDARY", "MPR"]))
+@pytest.mark.parametrize("tags,error,match", [
+    ({"Modality": "CT"}, NotMRIError, "is CT"),
+    ({"ImageType": ["ORIGINAL", "PRIMARY", "M", "MOSAIC"]}, UnsupportedDicomError, "Siemens mosaic"),
+    ({"ImageType": ["DERIVED", "SECONDARY", "MPR"]}, UnsupportedDicomError, "derived/secondary"),
+    ({"ImageType": ["ORIGINAL", "PRIMARY", "DIFFUSION"]}, UnsupportedDicomError, "diffusion"),
+    ({"SeriesDescription": "3-plane localizer"}, UnsupportedDicomError, "localizer"),
+    ({"SeriesDescription": "DSC perfusion"}, TimeSeriesError, "perfusion"),
+    ({"ComplexImageComponent": "PHASE"}, WrongDimensionsError, "phase"),
+], ids=["ct", "mosaic", "derived", "diffusion", "localizer", "perfusion", "phase"])
+def test_series_kind_refusals(t1c_series, tags, error, match):
+    with pytest.raises(error, match=match) as exc:
+        Study.from_bytes(_with(t1c_series[:5], **tags))
+    assert "\n" not in str(exc.value)
 
 
 def test_hu_like_mr_is_refused():

@@ -7,15 +7,16 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from model.core.errors import (DuplicateSequenceError, StudyError, UnknownSequenceError,
-                          UnreadableFileError, WrongDimensionsError)
 from model.core.config import DATA_DIR, DEMO_STUDY_DIR, REPO_ROOT
+from model.core.errors import (AmbiguousChannelsError, DuplicateSequenceError, EmptyStudyError,
+                               GeometryError, NotMRIError, StudyError, TimeSeriesError,
+                               UnknownSequenceError, UnreadableFileError, UploadTooLargeError,
+                               WrongDimensionsError)
 from model.imaging.io.uploads import load_volume
 from model.imaging.sequences import canonical_sequence, recognise_sequence
 from model.imaging.study import Study
 
 TCGA_RAW = DATA_DIR / "demo_cases" / "tcga_fg_6692_raw"
-
 T1C = DEMO_STUDY_DIR / "BraTS-GLI-00001-000-t1c.nii.gz"
 
 
@@ -153,19 +154,23 @@ def test_scl_slope_is_applied():
     np.testing.assert_allclose(v.data, ref.get_fdata(), rtol=1e-6)
 
 
-def test_duplicate_and_unknown_sequences():
+@pytest.mark.parametrize("files,error,match", [
+    ([("a_t1c.nii.gz", None), ("b.nii.gz", "T1ce")], DuplicateSequenceError, "Two files were given for T1ce"),
+    ([("scan.nii.gz", None)], UnknownSequenceError, "Cannot tell"),
+    ([("case_seg.nii.gz", None)], UnknownSequenceError, "segmentation"),
+    ([("scan.nii.gz", "DWI")], UnknownSequenceError, "not a known MRI sequence"),
+], ids=["duplicate", "unnamed", "mask", "unknown-name"])
+def test_sequence_assignment_refusals(files, error, match):
     b = T1C.read_bytes()
-    with pytest.raises(DuplicateSequenceError):
-        Study.from_bytes([("a_t1c.nii.gz", b, None), ("b.nii.gz", b, "T1ce")])
-    with pytest.raises(UnknownSequenceError, match="Cannot tell"):
-        Study.from_bytes([("scan.nii.gz", b, None)])
-    with pytest.raises(UnknownSequenceError, match="segmentation"):
-        Study.from_bytes([("case_seg.nii.gz", b, None)])
+    with pytest.raises(error, match=match):
+        Study.from_bytes([(name, b, seq) for name, seq in files])
 
 
-def test_every_refusal_is_a_study_error():
-    for cls in (UnreadableFileError, WrongDimensionsError, UnknownSequenceError, DuplicateSequenceError):
-        assert issubclass(cls, StudyError)
+@pytest.mark.parametrize("cls", [UnreadableFileError, WrongDimensionsError, UnknownSequenceError,
+                                 DuplicateSequenceError, EmptyStudyError, UploadTooLargeError,
+                                 GeometryError, AmbiguousChannelsError])
+def test_every_refusal_is_a_study_error(cls):
+    assert issubclass(cls, StudyError)
 
 
 def test_study_key_depends_on_content_and_assignment():
@@ -183,8 +188,6 @@ import dataclasses  # noqa: E402
 import zipfile  # noqa: E402
 
 from model.core import config  # noqa: E402
-from model.core.errors import (AmbiguousChannelsError, EmptyStudyError, GeometryError,  # noqa: E402
-                          NotMRIError, TimeSeriesError, UploadTooLargeError)
 from model.imaging.io.uploads import read_uploads  # noqa: E402
 from model.imaging.volume import fov_overlap, resample_array  # noqa: E402
 
