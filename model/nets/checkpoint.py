@@ -129,7 +129,10 @@ def load_checkpoint(folder: Path, device: torch.device | str = "cpu") -> tuple[M
         card.get("classes", [])
     ):
         raise CheckpointError("The model card's sequences or classes disagree with its architecture.")
-    net = MultiSequenceNet(config)
+    try:
+        net = MultiSequenceNet(config)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"The model card has no valid architecture ({exc}).") from None
     try:
         state = load_file(str(weights))
         net.load_state_dict(state, strict=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.inference.preprocess import foreground_box, slices_to_volume, volume_to_slices
+from model.inference.preprocess import foreground_box, slices_to_cube, slices_to_volume, volume_to_slices
 
 
 def test_slices_have_model_shape_and_range(demo_study):
@@ -59,3 +59,15 @@ def test_round_trip_places_a_point_map_on_its_voxel(demo_study):
     col = (geom.x0 + geom.side - 1 - i) / scale
     row = (geom.y0 + geom.side - 1 - j) / scale
     assert abs(row - 30) <= 1.5 and abs(col - 90) <= 1.5
+
+
+def test_slices_to_cube_keeps_the_stack_order_and_range():
+    z = torch.linspace(0, 1, 40)[:, None, None].expand(40, 128, 128).to(torch.float16)
+    cube = slices_to_cube(z, 16)
+    assert cube.shape == (16, 16, 16) and cube.dtype == torch.float32
+    prof = cube[:, 8, 8]
+    assert torch.all(prof[1:] > prof[:-1])  # inferior-to-superior order kept
+    assert float(prof.min()) >= 0 and float(prof.max()) <= 1
+    assert torch.allclose(cube[5], torch.full((16, 16), float(cube[5, 0, 0])), atol=1e-6)
+    with pytest.raises(ValueError):
+        slices_to_cube(torch.zeros(0, 8, 8))

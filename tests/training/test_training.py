@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED, needs_shared
 from model.nets.checkpoint import load_checkpoint
-from model.nets.classifier import MultiSequenceNet, NetConfig
 
 
-@needs_shared(SHARED / "tcga_lgg_flair_seg")
+@pytest.mark.slow
+@pytest.mark.needs_shared("tcga_lgg_flair_seg")
 def test_short_grade_training_writes_a_servable_checkpoint(tmp_path, demo_study):
     from model.inference.classify import Predictor
     from training.train import parse_args, train
@@ -49,34 +48,17 @@ def test_joint_loss_matches_cross_entropy_plus_cox_by_hand():
         float(loss) == pytest.approx(float(nll * 3 / 2), rel=1e-5)
 
 
-def test_network_masks_absent_sequences():
-    net = MultiSequenceNet(NetConfig(channels=[4, 8], attention_dim=8)).eval()
-    x = torch.randn(2, 3, 5, 32, 32)
-    present = torch.tensor([[True, False, True], [False, False, True]])
-    with torch.no_grad():
-        out = net(x, present)
-    w = out["sequence_weights"]
-    assert torch.allclose(w.sum(1), torch.ones(2))
-    assert float(w[0, 1]) == 0 and float(w[1, 0]) == 0 and float(w[1, 2]) == pytest.approx(1.0)
-    # Changing an absent sequence's input changes nothing.
-    x2 = x.clone()
-    x2[1, 0] = torch.randn(5, 32, 32)
-    with torch.no_grad():
-        assert torch.allclose(net(x2, present)["logits"][1], out["logits"][1])
-
-
-@needs_shared(SHARED / "tcga_lgg_flair_seg")
-def test_ddp_two_cpu_ranks_end_with_identical_weights(tmp_path):
+@pytest.mark.slow
+@pytest.mark.needs_shared("tcga_lgg_flair_seg")
+def test_ddp_two_cpu_ranks_end_with_identical_weights(tmp_path, repo_root):
     import subprocess
     import sys
-
-    from conftest import ROOT
 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            "-m", "training.train", "--max-patients", "12", "--epochs", "1", "--max-steps", "2",
            "--batch-size", "2", "--slices", "4", "--n-boot", "5", "--threads", "1",
            "--rank-hash-dir", str(tmp_path / "h"), "--out", str(tmp_path / "ck")]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     h0 = (tmp_path / "h" / "rank0.txt").read_text()
     h1 = (tmp_path / "h" / "rank1.txt").read_text()
@@ -85,13 +67,14 @@ def test_ddp_two_cpu_ranks_end_with_identical_weights(tmp_path):
     assert card["training"]["world_size"] == 2
 
 
-@needs_shared(SHARED / "tcga_lgg_flair_seg")
-def test_manifest_training_without_code_changes(tmp_path):
+@pytest.mark.slow
+@pytest.mark.needs_shared("tcga_lgg_flair_seg")
+def test_manifest_training_without_code_changes(tmp_path, shared_data):
     import pandas as pd
 
     from training.train import parse_args, train
 
-    src = SHARED / "tcga_lgg_flair_seg"
+    src = shared_data / "tcga_lgg_flair_seg"
     labels = pd.read_csv(src / "labels.csv").dropna(subset=["neoplasm_histologic_grade"])
     rows = []
     for g in (1, 2):
@@ -129,7 +112,8 @@ def test_temperature_scaling_and_ece_by_hand():
     assert fit_temperature(prob3, np.array([0, 1])) == pytest.approx(1.0)
 
 
-@needs_shared(SHARED / "tcga_lgg_flair_seg")
+@pytest.mark.slow
+@pytest.mark.needs_shared("tcga_lgg_flair_seg")
 def test_same_seed_same_weights_on_cpu(tmp_path):
     """Fixed seeds + deterministic algorithms: two CPU runs end with bit-identical weights, and
     another seed does not (so the hash is not blind)."""

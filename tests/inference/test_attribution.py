@@ -13,7 +13,7 @@ from model.inference import attribution as A
 from model.nets.classifier import MultiSequenceNet, NetConfig
 from model.inference.classify import ATTRIBUTION_METHODS
 from model.views.render import VIEWS, extract_slice, pixel_to_voxel, view_axis
-from model.study import Study
+from model.imaging.study import Study
 
 FAST = {"n_steps": 4, "internal_batch_size": 2, "window": 64, "stride": 64}
 

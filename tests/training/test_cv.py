@@ -9,10 +9,7 @@ import torch
 from lifelines.utils import concordance_index
 from sklearn.metrics import roc_auc_score
 
-from conftest import SHARED, needs_shared
 from model.core.config import DEFAULT_CHECKPOINT
-from model.nets.classifier import MultiSequenceNet, NetConfig
-from model.inference.preprocess import slices_to_cube
 
 
 def test_folds_are_patient_disjoint_and_cover_every_patient_once():
@@ -80,38 +77,6 @@ def test_summary_matches_sklearn_and_lifelines_per_fold_and_pooled():
     assert np.sum(s["2d"]["pooled"]["confusion_matrix"]) == n
 
 
-def test_three_d_network_uses_one_cube_per_sequence_and_masks_absent_ones():
-    cfg = NetConfig(encoder="3d", volume_size=32, dropout=0.0, densenet=[8, 8, 1, 1, 1, 1])
-    net = MultiSequenceNet(cfg).eval()
-    x = torch.randn(2, 3, 32, 32, 32)
-    present = torch.tensor([[True, False, True], [False, True, False]])
-    with torch.no_grad():
-        out = net(x, present)
-        x2 = x.clone()
-        x2[0, 1] = torch.randn(32, 32, 32)  # absent: must not matter
-        out2 = net(x2, present)
-    assert out["logits"].shape == (2, 2) and out["risk"].shape == (2,)
-    assert out["slice_weights"].shape == (2, 3, 1)
-    assert torch.allclose(out["slice_weights"], torch.ones(2, 3, 1))
-    assert torch.allclose(out["sequence_weights"].sum(1), torch.ones(2))
-    assert float(out["sequence_weights"][1, 1]) == pytest.approx(1.0)
-    assert torch.allclose(out2["logits"], out["logits"])
-    with pytest.raises(ValueError, match="encoder"):
-        MultiSequenceNet(NetConfig(encoder="4d"))
-
-
-def test_slices_to_cube_keeps_the_stack_order_and_range():
-    z = torch.linspace(0, 1, 40)[:, None, None].expand(40, 128, 128).to(torch.float16)
-    cube = slices_to_cube(z, 16)
-    assert cube.shape == (16, 16, 16) and cube.dtype == torch.float32
-    prof = cube[:, 8, 8]
-    assert torch.all(prof[1:] > prof[:-1])  # inferior-to-superior order kept
-    assert float(prof.min()) >= 0 and float(prof.max()) <= 1
-    assert torch.allclose(cube[5], torch.full((16, 16), float(cube[5, 0, 0])), atol=1e-6)
-    with pytest.raises(ValueError):
-        slices_to_cube(torch.zeros(0, 8, 8))
-
-
 @pytest.mark.parametrize("encoder,shape", [("2d", (12, 64, 64)), ("3d", (1, 24, 24, 24))])
 def test_augmentation_keeps_shape_and_is_seeded(encoder, shape):
     from training.train import augmentation
@@ -125,7 +90,8 @@ def test_augmentation_keeps_shape_and_is_seeded(encoder, shape):
     assert any(not torch.allclose(o, x) for o in outs[0])
 
 
-@needs_shared(SHARED / "tcga_lgg_flair_seg")
+@pytest.mark.slow
+@pytest.mark.needs_shared("tcga_lgg_flair_seg")
 def test_cross_validation_end_to_end_on_real_patients(tmp_path):
     """Two folds of the 2D and 3D designs for one step each, on 16 real development patients:
     every patient gets exactly one out-of-fold prediction per design and the summary's pooled
@@ -168,19 +134,6 @@ def test_cross_validation_end_to_end_on_real_patients(tmp_path):
         Predictor(tmp_path / "work" / "3d" / "fold0" / "checkpoint")
 
 
-@pytest.mark.parametrize("auc,warn", [([0.39, 0.26, 0.53], True), ([0.70, 0.50, 0.85], True),
-                                      ([0.80, 0.66, 0.91], False), (None, False)])
-def test_evidence_warning_follows_the_cross_validated_ci(auc, warn):
-    from model.nets.checkpoint import evidence_warning
-
-    card = {"cross_validation": {"n_patients": 70, "n_folds": 5, "shipped_pooled_roc_auc": auc}}
-    msg = evidence_warning(card)
-    assert (msg is not None) == warn
-    if warn:
-        assert f"{auc[0]:.2f}" in msg and f"{auc[1]:.2f}-{auc[2]:.2f}" in msg and "70 patients" in msg
-    assert evidence_warning({}) is None
-
-
 def test_committed_cross_validation_matches_its_predictions():
     """cv.json's pooled numbers are recomputed from the committed out-of-fold predictions with
     scikit-learn and lifelines; every design covers the same development patients once, and
@@ -207,7 +160,7 @@ def test_committed_cross_validation_matches_its_predictions():
         cv["variants"]["2d"]["pooled"]["roc_auc"])
 
 
-def test_committed_type_cross_validation_matches_its_predictions():
+def test_committed_type_cross_validation_matches_its_predictions(shared_data):
     """The type model's CV on figshare's published folds: macro one-vs-rest AUC and accuracy
     recomputed with scikit-learn from the committed predictions; folds are the published ones."""
     import pandas as pd
@@ -223,7 +176,7 @@ def test_committed_type_cross_validation_matches_its_predictions():
         roc_auc_score(g["label"], prob, multi_class="ovr", average="macro"))
     assert v["pooled"]["accuracy"] == pytest.approx(accuracy_score(g["label"], prob.argmax(1)))
     assert g["patient_id"].is_unique and len(g) == cv["patients"]["n"]
-    labels = SHARED / "figshare_cheng" / "labels.csv"
+    labels = shared_data / "figshare_cheng" / "labels.csv"
     if labels.exists():
         published = pd.read_csv(labels, dtype={"patient_id": str}).drop_duplicates("patient_id")
         fold_of = dict(zip(published["patient_id"], published["source_cv_fold"] - 1))

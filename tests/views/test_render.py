@@ -12,7 +12,7 @@ from model.views.render import (CONVENTIONS, VIEWS, WINDOW_PRESETS, IntensitySta
                           apply_colormap, colormap_lut, COLORMAPS, crosshair_pixel, edge_letters,
                           extract_slice, mm_to_voxel, output_size, pixel_to_voxel, render, render_base,
                           render_views, slice_shape, view_axis, voxel_to_mm, voxel_to_pixel)
-from model.study import Study
+from model.imaging.study import Study
 
 SHAPE = (20, 24, 16)  # X (R), Y (A), Z (S)
 CASES = [(v, c) for v in VIEWS for c in CONVENTIONS]

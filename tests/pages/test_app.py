@@ -3,9 +3,9 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import DEMO_DIR, ROOT, TCGA_RAW, needs_shared
+from model.core.config import REPO_ROOT
 
-APP = str(ROOT / "app.py")
+APP = str(REPO_ROOT / "app.py")
 
 
 @pytest.fixture()
@@ -62,10 +62,10 @@ def _upload(app, files):
     assert not app.exception
 
 
-@needs_shared(TCGA_RAW)
-def test_upload_real_study_replaces_the_demo(app):
-    files = [(p.name, p.read_bytes(), "application/gzip") for p in sorted(TCGA_RAW.glob("*_t1c.nii.gz"))]
-    files += [(p.name, p.read_bytes(), "application/gzip") for p in sorted(TCGA_RAW.glob("*_fla.nii.gz"))]
+@pytest.mark.needs_shared("demo_cases/tcga_fg_6692_raw")
+def test_upload_real_study_replaces_the_demo(app, tcga_raw):
+    files = [(p.name, p.read_bytes(), "application/gzip") for p in sorted(tcga_raw.glob("*_t1c.nii.gz"))]
+    files += [(p.name, p.read_bytes(), "application/gzip") for p in sorted(tcga_raw.glob("*_fla.nii.gz"))]
     _upload(app, files)
     study = app.session_state["study"]
     assert study.sequences == ("T1ce", "FLAIR")
@@ -76,19 +76,19 @@ def test_upload_real_study_replaces_the_demo(app):
     assert set(app.session_state["prediction"].sequence_weights) == {"T1ce", "FLAIR"}
 
 
-def test_bad_upload_shows_error_and_keeps_study(app):
+def test_bad_upload_shows_error_and_keeps_study(app, demo_dir):
     before = app.session_state["study"].key
-    data = (DEMO_DIR / "BraTS-GLI-00001-000-t1c.nii.gz").read_bytes()
+    data = (demo_dir / "BraTS-GLI-00001-000-t1c.nii.gz").read_bytes()
     _upload(app, [("broken_t1c.nii.gz", data[:20000], "application/gzip")])
     errors = [e.value for e in app.error]
     assert any("truncated" in e and "previous study is still loaded" in e for e in errors)
     assert app.session_state["study"].key == before
 
 
-@needs_shared(TCGA_RAW.parent.parent / "figshare_cheng")
-def test_one_slice_study_runs_on_viewer_and_prediction(app):
+@pytest.mark.needs_shared("figshare_cheng")
+def test_one_slice_study_runs_on_viewer_and_prediction(app, shared_data):
     """A single 2D picture is a one-slice study: pages must not crash on 1-voxel axes."""
-    images = TCGA_RAW.parent.parent / "figshare_cheng" / "images"
+    images = shared_data / "figshare_cheng" / "images"
     jpg = sorted(images.glob("*.jpg"))[0]
     _upload(app, [("slice_t1ce.jpg", jpg.read_bytes(), "image/jpeg")])
     if app.session_state["study"].sequences != ("T1ce",):  # the sequence must be chosen first

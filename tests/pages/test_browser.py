@@ -17,12 +17,15 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, TCGA_RAW
+from model.core.config import DATA_DIR, DEMO_STUDY_DIR, REPO_ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ROOT = REPO_ROOT
+TCGA_RAW = DATA_DIR / "demo_cases" / "tcga_fg_6692_raw"
 ARTIFACTS = ROOT / "test-artifacts"
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed"),
 ]
 # SwiftShader gives a software WebGL2 (for WebGL components) without a GPU.
@@ -204,7 +207,7 @@ def test_niivue_component_renders_with_software_webgl2(tmp_path):
     from playwright.sync_api import sync_playwright
 
     app = tmp_path / "nv_app.py"
-    app.write_text(NIIVUE_APP.format(path=str(ROOT / "data" / "demo_study" / "BraTS-GLI-00001-000-t2f.nii.gz")))
+    app.write_text(NIIVUE_APP.format(path=str(DEMO_STUDY_DIR / "BraTS-GLI-00001-000-t2f.nii.gz")))
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true"],

@@ -8,8 +8,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from model.views.report import NOTICE, build_report, deidentified_summary, uncertainty
-from model.study import Study
+from model.views.report import NOTICE, build_report, deidentified_summary
+from model.imaging.study import Study
 
 FAKE_NAME = "Jonathan Q. Doeberman"
 FILE_NAME = "DOEBERMAN_JONATHAN_1961-02-03_flair.nii.gz"
@@ -85,18 +85,15 @@ def test_demo_report_one_page(predictor, demo_study):
     assert "brats-gli-00001" not in _pdf_text(pdf).lower()  # file names of the demo are left out too
 
 
+def test_notice_says_research_use_only():
+    assert NOTICE.startswith("Research use only")
+
+
 def test_deidentified_summary_keeps_geometry_only(named):
     study, _ = named
     rows = deidentified_summary(study)
     assert rows == [{"sequence": "FLAIR", "shape": [40, 48, 24], "spacing_mm": [1.2, 1.2, 3.0],
                      "orientation": "RAS", "source_orientation": "RAS"}]
-
-
-def test_uncertainty():
-    assert uncertainty({"a": 0.5, "b": 0.5}) == {"entropy": pytest.approx(1.0), "margin": pytest.approx(0.0)}
-    u = uncertainty({"a": 0.99, "b": 0.01})
-    assert u["entropy"] < 0.1 and u["margin"] == pytest.approx(0.98)
-    assert NOTICE.startswith("Research use only")
 
 
 def _shown_text(pdf: bytes) -> str:

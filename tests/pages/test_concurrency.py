@@ -17,9 +17,9 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, TCGA_RAW
+from model.core.config import REPO_ROOT
 from model.inference.classify import ATTRIBUTION_METHODS
-from model.study import Study
+from model.imaging.study import Study
 
 #: Cheap settings so every method runs in a few seconds on a 2-core CPU.
 FAST = {"n_steps": 4, "internal_batch_size": 2, "window": 64, "stride": 64}
@@ -46,7 +46,7 @@ def _hooks(net) -> int:
 @pytest.fixture(scope="module")
 def two_studies(demo_study):
     """Two different one-sequence studies: demo FLAIR, and demo T1ce flipped left-right."""
-    from model.study import Volume
+    from model.imaging.volume import Volume
     import dataclasses
 
     flair = Study(volumes={"FLAIR": demo_study.volumes["FLAIR"]})
@@ -110,9 +110,10 @@ from bench.live import have_chromium  # noqa: E402
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 @pytest.mark.skipif(not have_chromium(), reason="Debian chromium not installed")
-@pytest.mark.skipif(not TCGA_RAW.exists(), reason=f"{TCGA_RAW} not available")
-def test_three_browser_sessions_at_once(predictor):
+@pytest.mark.needs_shared("demo_cases/tcga_fg_6692_raw")
+def test_three_browser_sessions_at_once(predictor, tcga_raw):
     """3 sessions, 2 rounds each, at the same time; < 90 s on an idle 2-core CPU."""
     import asyncio
 
@@ -142,7 +143,7 @@ def test_three_browser_sessions_at_once(predictor):
                 await browser.close()
 
     t0 = time.perf_counter()
-    with streamlit_server(log_dir=ROOT / "test-artifacts") as server:
+    with streamlit_server(log_dir=REPO_ROOT / "test-artifacts") as server:
         mon = RssMonitor(server.pid)
         mon.start()
         try:
@@ -157,7 +158,7 @@ def test_three_browser_sessions_at_once(predictor):
 
     # Predictions: every session shows what the predictor computes alone.
     studies = {"demo": Study.demo(),
-               "tcga_fg_6692": Study.from_paths(sorted(TCGA_RAW.glob("*.nii.gz")))}
+               "tcga_fg_6692": Study.from_paths(sorted(tcga_raw.glob("*.nii.gz")))}
     for o in flat:
         pred = predictor.predict(studies[o.study])
         assert pred.predicted_class in o.metrics, (o.study, o.metrics)
