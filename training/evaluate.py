@@ -152,7 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--report", default=None, help="folder for metrics.json and figures")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--task", choices=["auto", "type"], default="auto",
+                   help="type: tumour type of 3D studies in a tcga_lgg_flair_seg-layout folder "
+                        "(training.type3d: n_patients with T1ce, glioma_fraction)")
     args = p.parse_args(argv)
+    if args.task == "type" and not is_slice_dataset(Path(args.data)):
+        from training.type3d import evaluate_type_studies  # tumour type on 3D studies (agent F)
+        result = evaluate_type_studies(Path(args.data), Path(args.checkpoint) if args.checkpoint else None)
+        print(json.dumps(result, indent=2) if args.json else
+              f"n_patients: {result['n_patients']}\nglioma_fraction: {result['glioma_fraction']}")
+        return 0
     try:
         result = evaluate(Path(args.data), Path(args.survival) if args.survival else None,
                           Path(args.checkpoint) if args.checkpoint else None, args.patients,
