@@ -186,23 +186,37 @@ def compute_attribution(net: nn.Module, x: torch.Tensor, present: torch.Tensor, 
                         target: int | None = None, progress: Progress = None, **settings) -> torch.Tensor:
     """Raw, signed attribution of one study's model input (the default *compute* step).
 
-    Args:
-        net: a :class:`model.nets.classifier.MultiSequenceNet` in eval mode (shared is fine: see the
-            module doc on thread safety).
-        x: float32 (1, S, K, H, W) model input (:meth:`model.inference.classify.Predictor.prepare`),
-            on the network's device.
-        present: bool (1, S).
-        method: one of :data:`METHODS`.
-        target: class index; default the predicted class.
-        progress: optional callback receiving a fraction in [0, 1] as the work proceeds.
-        settings: ``n_steps``, ``internal_batch_size`` (IntegratedGradients), ``window``,
-            ``stride``, ``perturbations_per_eval`` (Occlusion); defaults :data:`DEFAULTS`.
-    Returns:
+    Parameters
+    ----------
+    net : nn.Module
+        a :class:`model.nets.classifier.MultiSequenceNet` in eval mode (shared is fine: see the
+        module doc on thread safety).
+    x : torch.Tensor
+        float32 (1, S, K, H, W) model input (:meth:`model.inference.classify.Predictor.prepare`),
+        on the network's device.
+    present : torch.Tensor
+        bool (1, S).
+    method : str
+        one of :data:`METHODS`.
+    target : int, optional
+        class index; default the predicted class.
+    progress : Progress, optional
+        optional callback receiving a fraction in [0, 1] as the work proceeds.
+    settings
+        ``n_steps``, ``internal_batch_size`` (IntegratedGradients), ``window``,
+        ``stride``, ``perturbations_per_eval`` (Occlusion); defaults :data:`DEFAULTS`.
+
+    Returns
+    -------
+    torch.Tensor
         float32 tensor (1, S, K, H, W) on the CPU, zero for absent sequences, in logit units
         per input unit (Saliency), logit units (IntegratedGradients, Occlusion) or
         activation x gradient units (LayerGradCam, >= 0).
-    Raises:
-        ValueError: unknown method.
+
+    Raises
+    ------
+    ValueError
+        unknown method.
     """
     check_method(method)
     x = x.detach().clone()
@@ -221,12 +235,19 @@ def scale_abs(maps: np.ndarray, q: float = 99.5, per_sequence: bool = True) -> n
     """Default post-processing: ``|map|`` divided by its ``q``-th percentile of non-zero values,
     clipped to [0, 1].
 
-    Args:
-        maps: float (S, K, H, W) raw maps of the present sequences.
-        q: percentile used as the "full scale" value (robust to a few extreme pixels).
-        per_sequence: scale each sequence on its own (default) or all on a common scale (then
-            the maps also compare the sequences with each other).
-    Returns:
+    Parameters
+    ----------
+    maps : np.ndarray
+        float (S, K, H, W) raw maps of the present sequences.
+    q : float, optional
+        percentile used as the "full scale" value (robust to a few extreme pixels).
+    per_sequence : bool, optional
+        scale each sequence on its own (default) or all on a common scale (then
+        the maps also compare the sequences with each other).
+
+    Returns
+    -------
+    np.ndarray
         float32 array of the same shape in [0, 1]; an all-zero map stays zero.
     """
     a = np.abs(np.asarray(maps, dtype=np.float32))
@@ -269,17 +290,29 @@ def attribution_maps(net: nn.Module, x: torch.Tensor, present: torch.Tensor,
                      progress: Progress = None, **settings) -> dict[str, np.ndarray]:
     """Attribution maps of one study on each used sequence's RAS voxel grid.
 
-    Args:
-        net, x, present, method, target, settings: see :func:`compute_attribution`.
-        geometry: sequence -> :class:`model.inference.preprocess.SliceGeometry` of the present
-            sequences (from :meth:`model.inference.classify.Predictor.prepare`).
-        compute: the raw-map step (injectable), signature of :func:`compute_attribution`.
-        postprocess: (S_present, K, H, W) raw -> same shape in [0, 1] (injectable).
-        progress: callback receiving fractions in [0, 1].
-    Returns:
+    Parameters
+    ----------
+    net, x, present, method, target, settings
+        see :func:`compute_attribution`.
+    geometry : dict[str, SliceGeometry]
+        sequence -> :class:`model.inference.preprocess.SliceGeometry` of the present
+        sequences (from :meth:`model.inference.classify.Predictor.prepare`).
+    compute : ComputeFn, optional
+        the raw-map step (injectable), signature of :func:`compute_attribution`.
+    postprocess : PostprocessFn, optional
+        (S_present, K, H, W) raw -> same shape in [0, 1] (injectable).
+    progress : Progress, optional
+        callback receiving fractions in [0, 1].
+
+    Returns
+    -------
+    dict[str, np.ndarray]
         sequence (present ones, model order) -> float32 (X, Y, Z) in [0, 1].
-    Raises:
-        ValueError: unknown method.
+
+    Raises
+    ------
+    ValueError
+        unknown method.
     """
     seqs = list(net.config.sequences)
     maps = attribution_slices(net, x, present, method, target, compute, postprocess, progress, **settings)
@@ -293,11 +326,16 @@ def attribution_maps(net: nn.Module, x: torch.Tensor, present: torch.Tensor,
 def peak_voxel(amap: np.ndarray, z: int | None = None) -> tuple[int, int, int]:
     """Key voxel of an attribution map for display: the strongest voxel of axial slice ``z``.
 
-    Args:
-        amap: float (X, Y, Z) map on a volume's voxels (see :func:`attribution_maps`).
-        z: axial index; default the slice with the largest summed attribution.
+    Parameters
+    ----------
+    amap : np.ndarray
+        float (X, Y, Z) map on a volume's voxels (see :func:`attribution_maps`).
+    z : int, optional
+        axial index; default the slice with the largest summed attribution.
 
-    Returns:
+    Returns
+    -------
+    tuple[int, int, int]
         (i, j, k) voxel indices. On an all-zero slice the in-plane position of the map's global
         maximum is used. Shared by the Prediction page and the PDF report, so both show the
         same slices.

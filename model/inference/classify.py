@@ -70,23 +70,34 @@ def uncertainty(probabilities: dict[str, float]) -> dict[str, float]:
 class Prediction:
     """Result of :meth:`Predictor.predict` for one study.
 
-    Attributes:
-        probabilities: class name -> probability (sums to 1).
-        predicted_class: the most probable class.
-        sequence_weights: sequence used -> fusion attention weight (sums to 1).
-        slice_weights: sequence used -> list of ``(axial slice index in the RAS volume,
-            attention weight)``.
-        risk_score: Cox log-risk (linear predictor); higher means shorter expected survival.
-        risk_percentile: percentile (0-100) of ``risk_score`` among the training patients.
-        risk_group: "high" above the training median risk, else "low".
-        warnings: notes for the user (ignored sequences, missing ones).
-        uncertainty: Monte Carlo dropout summary (Gal & Ghahramani 2016; 30 seeded samples of
-            the dropout layers after the deterministic encoder): ``probability_sd`` (class ->
-            s.d. of its probability), ``predictive_entropy`` (nats, of the mean probabilities),
-            ``entropy_max`` (log of the class count), ``risk_sd`` (s.d. of the risk score),
-            ``agreement`` (share of samples whose top class is ``predicted_class``).
-        temperature: softmax temperature applied to the logits (temperature scaling, Guo et
-            al. ICML 2017; fitted on the validation patients, 1.0 when absent).
+    Attributes
+    ----------
+    probabilities : dict[str, float]
+        class name -> probability (sums to 1).
+    predicted_class : str
+        the most probable class.
+    sequence_weights : dict[str, float]
+        sequence used -> fusion attention weight (sums to 1).
+    slice_weights : dict[str, list[tuple[int, float]]]
+        sequence used -> list of ``(axial slice index in the RAS volume,
+        attention weight)``.
+    risk_score : float
+        Cox log-risk (linear predictor); higher means shorter expected survival.
+    risk_percentile : float
+        percentile (0-100) of ``risk_score`` among the training patients.
+    risk_group : str
+        "high" above the training median risk, else "low".
+    warnings : list[str], optional
+        notes for the user (ignored sequences, missing ones).
+    uncertainty : dict, optional
+        Monte Carlo dropout summary (Gal & Ghahramani 2016; 30 seeded samples of
+        the dropout layers after the deterministic encoder): ``probability_sd`` (class ->
+        s.d. of its probability), ``predictive_entropy`` (nats, of the mean probabilities),
+        ``entropy_max`` (log of the class count), ``risk_sd`` (s.d. of the risk score),
+        ``agreement`` (share of samples whose top class is ``predicted_class``).
+    temperature : float, optional
+        softmax temperature applied to the logits (temperature scaling, Guo et
+        al. ICML 2017; fitted on the validation patients, 1.0 when absent).
     """
 
     probabilities: dict[str, float]
@@ -118,13 +129,18 @@ class PreparedStudy:
 class Predictor:
     """A loaded, verified checkpoint ready to predict.
 
-    Args:
-        checkpoint_dir: folder with ``model.safetensors`` + ``model_card.json``
-            (default :data:`model.core.config.DEFAULT_CHECKPOINT`).
-        device: torch device; default :func:`pick_device`.
+    Parameters
+    ----------
+    checkpoint_dir
+        folder with ``model.safetensors`` + ``model_card.json``
+        (default :data:`model.core.config.DEFAULT_CHECKPOINT`).
+    device
+        torch device; default :func:`pick_device`.
 
-    Raises:
-        CheckpointError: see :func:`model.nets.checkpoint.load_checkpoint`.
+    Raises
+    ------
+    CheckpointError
+        see :func:`model.nets.checkpoint.load_checkpoint`.
     """
 
     def __init__(self, checkpoint_dir: str | Path | None = None, device: torch.device | str | None = None):
@@ -155,8 +171,10 @@ class Predictor:
         A volume with fewer than :data:`MIN_VOXELS_PER_AXIS` voxels along any axis (a single
         2D picture, a thin slab) is not a brain volume the model can read and is left out.
 
-        Raises:
-            EmptyStudyError: the study has no usable volume of a sequence this model uses.
+        Raises
+        ------
+        EmptyStudyError
+            the study has no usable volume of a sequence this model uses.
         """
         warnings = []
         thin = [s for s in self.sequences if s in study.volumes
@@ -212,8 +230,10 @@ class Predictor:
         """Classify a study and score its risk. Same input, same output (eval mode; the Monte
         Carlo dropout uncertainty is seeded).
 
-        Raises:
-            EmptyStudyError: see :meth:`prepare`.
+        Raises
+        ------
+        EmptyStudyError
+            see :meth:`prepare`.
         """
         prep = prepared or self.prepare(study)
         temperature = float(self.card.get("temperature", 1.0))
@@ -259,22 +279,37 @@ class Predictor:
         4). The map on the model's slices is put back on each sequence's RAS voxel grid by
         :func:`model.inference.preprocess.slices_to_volume`.
 
-        Args:
-            study: the study (its sequences the model uses are attributed).
-            method: one of :data:`ATTRIBUTION_METHODS`.
-            target: class index; default the predicted class.
-            prepared: output of :meth:`prepare` to reuse.
-            n_steps: IntegratedGradients steps.
-            progress: callback receiving fractions in [0, 1].
-            settings: further keyword settings of :func:`model.inference.attribution.compute_attribution`
-                (``internal_batch_size``, ``window``, ``stride``...), and optionally
-                ``compute``/``postprocess`` callables replacing the two steps.
-        Returns:
+        Parameters
+        ----------
+        study : Study
+            the study (its sequences the model uses are attributed).
+        method : str, optional
+            one of :data:`ATTRIBUTION_METHODS`.
+        target : int, optional
+            class index; default the predicted class.
+        prepared : PreparedStudy, optional
+            output of :meth:`prepare` to reuse.
+        n_steps : int, optional
+            IntegratedGradients steps.
+        progress : Callable[[float], None], optional
+            callback receiving fractions in [0, 1].
+        settings
+            further keyword settings of :func:`model.inference.attribution.compute_attribution`
+            (``internal_batch_size``, ``window``, ``stride``...), and optionally
+            ``compute``/``postprocess`` callables replacing the two steps.
+
+        Returns
+        -------
+        dict[str, np.ndarray]
             sequence -> float32 array with the volume's shape, absolute attribution scaled to
             [0, 1] by its 99.5th percentile per sequence.
-        Raises:
-            ValueError: unknown method.
-            EmptyStudyError: see :meth:`prepare`.
+
+        Raises
+        ------
+        ValueError
+            unknown method.
+        EmptyStudyError
+            see :meth:`prepare`.
         """
         from model.inference.attribution import attribution_maps, check_method
 

@@ -103,19 +103,27 @@ def _fail_rows(what: str, rows: pd.Index | list) -> VisitTableError:
 def validate_visits(table: pd.DataFrame) -> pd.DataFrame:
     """Check and normalise a visit table already parsed into a DataFrame.
 
-    Args:
-        table: one row per visit with at least :data:`REQUIRED_COLUMNS` (see module doc).
-    Returns:
+    Parameters
+    ----------
+    table : pd.DataFrame
+        one row per visit with at least :data:`REQUIRED_COLUMNS` (see module doc).
+
+    Returns
+    -------
+    pd.DataFrame
         A new DataFrame sorted by patient and time, index 0..n-1, holding every input column
         plus: ``Patient`` (str), ``week_int`` (int, weeks from the LUMIERE time origin),
         ``scan_no`` (int, 0 when one scan that week), ``weeks_from_first_visit`` (int, weeks
         since the patient's first visit, which is time 0 of the model), ``visit_index`` (int,
         0-based order within the patient), ``rating_clean`` (str or NaN), and the radiomics
         columns as float64 (NaN where not measured). Idempotent.
-    Raises:
-        VisitTableError: no rows, missing columns, a ``Timepoint`` that is not ``week-NNN`` /
-            ``week-NNN-S``, the same time point twice for a patient, an unknown RANO rating,
-            non-numeric or infinite feature values, or more than the size limits.
+
+    Raises
+    ------
+    VisitTableError
+        no rows, missing columns, a ``Timepoint`` that is not ``week-NNN`` /
+        ``week-NNN-S``, the same time point twice for a patient, an unknown RANO rating,
+        non-numeric or infinite feature values, or more than the size limits.
     """
     if not isinstance(table, pd.DataFrame):
         raise VisitTableError("The visit table must be a table (CSV) with one row per visit.")
@@ -185,14 +193,22 @@ def validate_visits(table: pd.DataFrame) -> pd.DataFrame:
 def load_visit_table(source: bytes | str | Path | pd.DataFrame) -> pd.DataFrame:
     """Read and validate a visit table (CSV bytes, a CSV path, or a DataFrame).
 
-    Args:
-        source: CSV content as ``bytes`` (e.g. an upload; UTF-8, comma separated, header row),
-            a path to a CSV file, or a DataFrame.
-    Returns:
+    Parameters
+    ----------
+    source : bytes | str | Path | pd.DataFrame
+        CSV content as ``bytes`` (e.g. an upload; UTF-8, comma separated, header row),
+        a path to a CSV file, or a DataFrame.
+
+    Returns
+    -------
+    pd.DataFrame
         The normalised table of :func:`validate_visits`.
-    Raises:
-        VisitTableError: empty, larger than :data:`MAX_TABLE_BYTES`, not UTF-8 text, not
-            parseable as CSV, or any content error of :func:`validate_visits`.
+
+    Raises
+    ------
+    VisitTableError
+        empty, larger than :data:`MAX_TABLE_BYTES`, not UTF-8 text, not
+        parseable as CSV, or any content error of :func:`validate_visits`.
     """
     if isinstance(source, pd.DataFrame):
         return validate_visits(source)
@@ -236,15 +252,20 @@ def signed_log1p(x: np.ndarray) -> np.ndarray:
 class FeatureSpec:
     """How one visit becomes an input vector; every statistic comes from the train split only.
 
-    Attributes:
-        radiomics: names of the radiomics columns (default :data:`RADIOMIC_FEATURES`).
-        mean, std: per radiomics feature, mean and standard deviation of ``signed_log1p(value)``
-            over the training patients' visits (z-scoring).
-        components: optional (K, len(radiomics)) principal axes of the training visits'
-            z-scores; when given, the K principal-component scores (divided by ``pc_std``)
-            replace the radiomics in the input (a bottleneck against over-fitting: ~50
-            training patients, 32 correlated features).
-        pc_std: (K,) standard deviation of each component score over the training visits.
+    Attributes
+    ----------
+    radiomics : tuple[str, ...]
+        names of the radiomics columns (default :data:`RADIOMIC_FEATURES`).
+    mean, std
+        per radiomics feature, mean and standard deviation of ``signed_log1p(value)``
+        over the training patients' visits (z-scoring).
+    components : list[list[float]], optional
+        optional (K, len(radiomics)) principal axes of the training visits'
+        z-scores; when given, the K principal-component scores (divided by ``pc_std``)
+        replace the radiomics in the input (a bottleneck against over-fitting: ~50
+        training patients, 32 correlated features).
+    pc_std : list[float], optional
+        (K,) standard deviation of each component score over the training visits.
     """
 
     radiomics: tuple[str, ...]
@@ -294,9 +315,12 @@ def fit_feature_spec(train_visits: pd.DataFrame, n_components: int = 0,
                      radiomics: tuple[str, ...] = RADIOMIC_FEATURES) -> FeatureSpec:
     """Standardisation (and optional PCA) statistics from the **training** visits only.
 
-    Args:
-        train_visits: validated visit rows of the training patients.
-        n_components: 0 keeps the 32 z-scored radiomics; K > 0 keeps K principal components.
+    Parameters
+    ----------
+    train_visits : pd.DataFrame
+        validated visit rows of the training patients.
+    n_components : int, optional
+        0 keeps the 32 z-scored radiomics; K > 0 keeps K principal components.
     """
     v = signed_log1p(train_visits[list(radiomics)].to_numpy(dtype=float))
     mean = np.nanmean(v, axis=0)
@@ -318,10 +342,16 @@ def fit_feature_spec(train_visits: pd.DataFrame, n_components: int = 0,
 def patient_features(visits: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     """Input matrix of one patient's visits.
 
-    Args:
-        visits: the validated rows of **one** patient, in time order (:func:`validate_visits`).
-        spec: feature specification with train-split statistics.
-    Returns:
+    Parameters
+    ----------
+    visits : pd.DataFrame
+        the validated rows of **one** patient, in time order (:func:`validate_visits`).
+    spec : FeatureSpec
+        feature specification with train-split statistics.
+
+    Returns
+    -------
+    np.ndarray
         float32 array (T, spec.n_inputs), columns :attr:`FeatureSpec.names`: years since the
         first visit, years since the previous visit (0 at the first), RANO one-hot (PD, SD,
         PR, CR, Pre-Op, Post-Op, missing), radiomics-missing flag (any feature not measured),
@@ -350,7 +380,9 @@ def batch_features(visits: pd.DataFrame, spec: FeatureSpec
                    ) -> tuple[list[str], torch.Tensor, torch.Tensor, np.ndarray]:
     """Pad every patient's visits into one batch.
 
-    Returns:
+    Returns
+    -------
+    tuple[list[str], torch.Tensor, torch.Tensor, np.ndarray]
         ``(patients, x, lengths, weeks)``: patient ids (B,), float32 tensor (B, T_max, F) zero
         padded at the end, int64 tensor (B,) of visit counts, and float64 array (B, T_max) of
         weeks since the first visit (``inf`` on padding).
@@ -407,9 +439,11 @@ def save_longitudinal(folder: Path, model: LongitudinalModel, card: dict) -> dic
 def load_longitudinal(folder: Path | str = DEFAULT_LONGITUDINAL_CHECKPOINT) -> LongitudinalModel:
     """Load a longitudinal checkpoint (safetensors only), verifying the sha256 of its card.
 
-    Raises:
-        CheckpointError: missing card or weights, invalid JSON, sha256 mismatch, or weights
-            that do not fit the card's architecture.
+    Raises
+    ------
+    CheckpointError
+        missing card or weights, invalid JSON, sha256 mismatch, or weights
+        that do not fit the card's architecture.
     """
     folder = Path(folder)
     card, weights = verified_card(folder)
@@ -439,18 +473,27 @@ def load_held_out_visits(folder: Path | str = DEFAULT_LONGITUDINAL_CHECKPOINT) -
 def predict_timeline(model: LongitudinalModel, visits: pd.DataFrame) -> pd.DataFrame:
     """Risk after each visit, using only that visit and the earlier ones (no look-ahead).
 
-    Args:
-        model: a loaded :class:`LongitudinalModel`.
-        visits: a visit table (raw or already validated; one or several patients).
-    Returns:
+    Parameters
+    ----------
+    model : LongitudinalModel
+        a loaded :class:`LongitudinalModel`.
+    visits : pd.DataFrame
+        a visit table (raw or already validated; one or several patients).
+
+    Returns
+    -------
+    pd.DataFrame
         One row per visit, in time order per patient, columns: ``Patient``, ``Timepoint``,
         ``visit_index``, ``week`` (int, weeks since the patient's first visit), ``rating``
         (RANO or NaN), ``os_log_hr`` / ``ttp_log_hr`` (float, log hazard ratio for death /
         progression after this visit relative to an average training visit), ``os_hr`` /
         ``ttp_hr`` (their exponentials), ``progressed`` (bool: this or an earlier visit was
         rated PD, so ``ttp`` no longer applies).
-    Raises:
-        VisitTableError: the table is not valid (see :func:`validate_visits`).
+
+    Raises
+    ------
+    VisitTableError
+        the table is not valid (see :func:`validate_visits`).
     """
     v = validate_visits(visits)
     pats, risk, lengths, _ = model.risks(v)
@@ -478,7 +521,9 @@ def predict_timeline(model: LongitudinalModel, visits: pd.DataFrame) -> pd.DataF
 def observed_outcome(visits: pd.DataFrame) -> dict:
     """Observed outcome of one patient's visit rows, when the table carries it (never a model input).
 
-    Returns:
+    Returns
+    -------
+    dict
         ``{"death_week": float | None, "first_pd_week": int | None}`` in weeks since the first
         visit; ``death_week`` from the ``Survival`` column (LUMIERE weeks) when present.
     """

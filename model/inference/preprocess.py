@@ -36,12 +36,18 @@ SLICE_SIZE = 128
 class SliceGeometry:
     """Where the model's slices came from in the RAS volume.
 
-    Attributes:
-        volume_shape: (X, Y, Z) of the RAS volume.
-        x0, y0: corner of the square in-plane box in voxels (may be negative: padding).
-        side: side of the square box in voxels.
-        z_index: int64 array (K,) of the axial slice indices used, ascending.
-        size: model slice size in pixels.
+    Attributes
+    ----------
+    volume_shape : tuple[int, int, int]
+        (X, Y, Z) of the RAS volume.
+    x0, y0
+        corner of the square in-plane box in voxels (may be negative: padding).
+    side : int
+        side of the square box in voxels.
+    z_index : np.ndarray
+        int64 array (K,) of the axial slice indices used, ascending.
+    size : int
+        model slice size in pixels.
     """
 
     volume_shape: tuple[int, int, int]
@@ -72,9 +78,14 @@ def robust_range(data: np.ndarray) -> tuple[float, float]:
 def foreground_box(data: np.ndarray) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """Bounding box (start, end exclusive) of voxels above 5 % of the robust range.
 
-    Args:
-        data: float (X, Y, Z) volume.
-    Returns:
+    Parameters
+    ----------
+    data : np.ndarray
+        float (X, Y, Z) volume.
+
+    Returns
+    -------
+    tuple[tuple[int, int, int], tuple[int, int, int]]
         ``((x0, y0, z0), (x1, y1, z1))``; the whole volume if nothing is above threshold.
     """
     return _foreground_box(data, *robust_range(data))
@@ -96,13 +107,20 @@ def volume_to_slices(
 ) -> tuple[torch.Tensor, SliceGeometry]:
     """Turn a RAS volume into the model's slice stack.
 
-    Args:
-        data: float32 (X, Y, Z) RAS volume (see :class:`model.imaging.volume.Volume`).
-        n_slices: K, number of axial slices sampled evenly over the foreground.
-        size: output in-plane size.
-        z_index: explicit slice indices to use instead of even sampling (training).
+    Parameters
+    ----------
+    data : np.ndarray
+        float32 (X, Y, Z) RAS volume (see :class:`model.imaging.volume.Volume`).
+    n_slices : int, optional
+        K, number of axial slices sampled evenly over the foreground.
+    size : int, optional
+        output in-plane size.
+    z_index : np.ndarray, optional
+        explicit slice indices to use instead of even sampling (training).
 
-    Returns:
+    Returns
+    -------
+    tuple[torch.Tensor, SliceGeometry]
         ``(slices, geometry)``: float32 tensor (K, size, size) in [0, 1.5], and the geometry.
     """
     lo, hi = robust_range(data)
@@ -141,10 +159,16 @@ def slices_to_volume(maps: torch.Tensor | np.ndarray, geom: SliceGeometry) -> np
     crop to the volume, and interpolate linearly along z between sampled slices (zero outside
     the sampled z range).
 
-    Args:
-        maps: (K, size, size) float maps, same K and order as ``geom.z_index``.
-        geom: geometry returned with the slices.
-    Returns:
+    Parameters
+    ----------
+    maps : torch.Tensor | np.ndarray
+        (K, size, size) float maps, same K and order as ``geom.z_index``.
+    geom : SliceGeometry
+        geometry returned with the slices.
+
+    Returns
+    -------
+    np.ndarray
         float32 array of shape ``geom.volume_shape``.
     """
     m = torch.as_tensor(np.asarray(maps, dtype=np.float32))
@@ -179,18 +203,25 @@ def slices_to_volume(maps: torch.Tensor | np.ndarray, geom: SliceGeometry) -> np
 def slices_to_cube(slices: torch.Tensor, size: int = 64) -> torch.Tensor:
     """Resample a foreground slice stack to the 3D design's cube (``NetConfig(encoder="3d")``).
 
-    Args:
-        slices: (Z, H, W) float16/float32 stack of *every* foreground slice in ascending z, as
-            :func:`volume_to_slices` makes with ``z_index=arange(z0, z1)``.
-        size: edge of the output cube in voxels.
+    Parameters
+    ----------
+    slices : torch.Tensor
+        (Z, H, W) float16/float32 stack of *every* foreground slice in ascending z, as
+        :func:`volume_to_slices` makes with ``z_index=arange(z0, z1)``.
+    size : int, optional
+        edge of the output cube in voxels.
 
-    Returns:
+    Returns
+    -------
+    torch.Tensor
         float32 (size, size, size) tensor (z, row, column), trilinear resampling; the
         foreground's superior-inferior extent fills the z axis whatever its voxel count, as the
         K evenly spaced slices of the 2D design do.
 
-    Raises:
-        ValueError: ``slices`` is not 3D or is empty.
+    Raises
+    ------
+    ValueError
+        ``slices`` is not 3D or is empty.
     """
     if slices.ndim != 3 or min(slices.shape) == 0:
         raise ValueError(f"expected a non-empty (Z, H, W) stack, got shape {tuple(slices.shape)}")

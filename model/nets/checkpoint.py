@@ -79,8 +79,10 @@ def save_checkpoint(folder: Path, net: MultiSequenceNet, card: dict) -> dict:
 def read_card(folder: Path) -> dict:
     """Parse the model card of a checkpoint folder.
 
-    Raises:
-        CheckpointError: missing or invalid JSON.
+    Raises
+    ------
+    CheckpointError
+        missing or invalid JSON.
     """
     path = Path(folder) / CARD
     try:
@@ -96,8 +98,10 @@ def verified_card(folder: Path) -> tuple[dict, Path]:
 
     Returns ``(card, weights_path)``. Shared by every checkpoint kind (image, longitudinal).
 
-    Raises:
-        CheckpointError: card missing/invalid, weights missing, or sha256 mismatch.
+    Raises
+    ------
+    CheckpointError
+        card missing/invalid, weights missing, or sha256 mismatch.
     """
     folder = Path(folder)
     card = read_card(folder)
@@ -116,9 +120,11 @@ def verified_card(folder: Path) -> tuple[dict, Path]:
 def load_checkpoint(folder: Path, device: torch.device | str = "cpu") -> tuple[MultiSequenceNet, dict]:
     """Build the network from the card and load verified weights, in eval mode on ``device``.
 
-    Raises:
-        CheckpointError: card missing/invalid, sha256 mismatch, or weights that do not match the
-            card's sequences, classes or architecture.
+    Raises
+    ------
+    CheckpointError
+        card missing/invalid, sha256 mismatch, or weights that do not match the
+        card's sequences, classes or architecture.
     """
     card, weights = verified_card(folder)
     try:

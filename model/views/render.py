@@ -116,17 +116,30 @@ def _flip_cols(view: str, convention: str) -> bool:
 def extract_slice(data: np.ndarray, view: str, index: int, convention: str = "radiological") -> np.ndarray:
     """2D display array (rows, cols) of a RAS volume (X, Y, Z) for ``view`` at ``index``.
 
-    Args:
-        data: (X, Y, Z) RAS array, any dtype.
-        view: one of :data:`VIEWS`.
-        index: slice index along :func:`view_axis` (voxels, 0-based; not clipped).
-        convention: "radiological" (patient's right on the image's left) or "neurological".
-    Returns:
+    Parameters
+    ----------
+    data : np.ndarray
+        (X, Y, Z) RAS array, any dtype.
+    view : str
+        one of :data:`VIEWS`.
+    index : int
+        slice index along :func:`view_axis` (voxels, 0-based; not clipped).
+    convention : str, optional
+        "radiological" (patient's right on the image's left) or "neurological".
+
+    Returns
+    -------
+    np.ndarray
         A view (no copy) of ``data``: axial rows = -Y (anterior top), cols = -X (radiological)
         or +X (neurological); coronal rows = -Z (superior top), cols as axial; sagittal rows =
         -Z, cols = -Y (anterior left).
-    Raises:
-        ValueError: unknown view or convention. IndexError: index out of range.
+
+    Raises
+    ------
+    ValueError
+        Unknown view or convention.
+    IndexError
+        ``index`` out of range.
     """
     _check_view(view, convention)
     if view == "axial":
@@ -155,10 +168,16 @@ def voxel_to_pixel(ijk, shape: tuple[int, int, int], view: str,
                    convention: str = "radiological") -> tuple[int, int]:
     """(row, col) in the :func:`extract_slice` image of ``view`` where voxel ``ijk`` lies.
 
-    Args:
-        ijk: voxel index (i, j, k) of the RAS array.
-        shape: (X, Y, Z) of the volume.
-    Returns:
+    Parameters
+    ----------
+    ijk
+        voxel index (i, j, k) of the RAS array.
+    shape : tuple[int, int, int]
+        (X, Y, Z) of the volume.
+
+    Returns
+    -------
+    tuple[int, int]
         integer (row, col) of the slice through ``ijk`` (``index = ijk[view_axis(view)]``).
     """
     _check_view(view, convention)
@@ -224,10 +243,13 @@ def output_size(shape: tuple[int, int, int], spacing_mm, view: str, out_px: int)
 class IntensityStats:
     """Percentiles of one volume's foreground, for window presets and manual sliders.
 
-    Attributes:
-        grid: float64 (1001,) percentiles 0.0, 0.1, ..., 100.0 of the non-background voxels
-            (background = volume minimum; strided sample of <= ~1 M voxels).
-        vmin, vmax: minimum and maximum of the whole volume (image units).
+    Attributes
+    ----------
+    grid : np.ndarray
+        float64 (1001,) percentiles 0.0, 0.1, ..., 100.0 of the non-background voxels
+        (background = volume minimum; strided sample of <= ~1 M voxels).
+    vmin, vmax
+        minimum and maximum of the whole volume (image units).
     """
 
     grid: np.ndarray
@@ -287,21 +309,40 @@ def render_base(data: np.ndarray, spacing_mm, view: str, index: int, level: floa
                 mask: np.ndarray | None = None, mask_opacity: float = 0.4) -> np.ndarray:
     """Windowed slice with overlays, resampled to square pixels; no crosshair or letters.
 
-    Args:
-        data: RAS volume (X, Y, Z), any real dtype, image units.
-        spacing_mm: voxel size (mm) along X, Y, Z.
-        view, index, convention: see :func:`extract_slice`.
-        level, width: window centre and width in image units (width > 0).
-        overlay: optional float volume of ``data``'s shape with values in [0, 1] (e.g. an
-            attribution map); values below ``threshold`` are transparent.
-        opacity: overlay opacity in [0, 1]. colormap: one of :data:`COLORMAPS`.
-        mask: optional integer label volume of ``data``'s shape (0 = background), drawn in
-            :data:`MASK_COLORS` with ``mask_opacity``.
-        out_px: length in pixels of the longer side of the output.
-    Returns:
+    Parameters
+    ----------
+    data : np.ndarray
+        RAS volume (X, Y, Z), any real dtype, image units.
+    spacing_mm
+        voxel size (mm) along X, Y, Z.
+    view, index, convention
+        see :func:`extract_slice`.
+    level, width
+        window centre and width in image units (width > 0).
+    overlay : np.ndarray, optional
+        optional float volume of ``data``'s shape with values in [0, 1] (e.g. an
+        attribution map); values below ``threshold`` are transparent.
+    opacity : float, optional
+        overlay opacity in [0, 1].
+    threshold : float, optional
+        overlay values below it are transparent.
+    colormap : str, optional
+        one of :data:`COLORMAPS`.
+    mask : np.ndarray, optional
+        optional integer label volume of ``data``'s shape (0 = background), drawn in
+        :data:`MASK_COLORS` with ``mask_opacity``.
+    out_px : int, optional
+        length in pixels of the longer side of the output.
+
+    Returns
+    -------
+    np.ndarray
         uint8 RGB image (rows, cols, 3) with square pixels (see :func:`output_size`).
-    Raises:
-        ValueError: overlay or mask shape differs from ``data``; unknown view/convention.
+
+    Raises
+    ------
+    ValueError
+        overlay or mask shape differs from ``data``; unknown view/convention.
     """
     for name, vol in (("overlay", overlay), ("mask", mask)):
         if vol is not None and vol.shape != data.shape:
@@ -342,8 +383,10 @@ def crosshair_pixel(ijk, shape: tuple[int, int, int], view: str, image_size: tup
                     convention: str = "radiological") -> tuple[float, float]:
     """(x, y) output-pixel position (centre of the voxel) of voxel ``ijk`` in a rendered view.
 
-    Args:
-        image_size: (width, height) of the rendered image (:func:`output_size`).
+    Parameters
+    ----------
+    image_size : tuple[int, int]
+        (width, height) of the rendered image (:func:`output_size`).
     """
     row, col = voxel_to_pixel(ijk, shape, view, convention)
     nrows, ncols = slice_shape(shape, view)
@@ -356,11 +399,17 @@ def annotate(img: np.ndarray, view: str, convention: str = "radiological",
              gap_px: int = 6) -> np.ndarray:
     """Draw orientation letters on the edges and an optional crosshair; returns a new image.
 
-    Args:
-        img: uint8 RGB (rows, cols, 3), e.g. from :func:`render_base`.
-        crosshair_xy: (x, y) output pixel of the crosshair centre (:func:`crosshair_pixel`);
-            the lines leave a ``gap_px`` gap around it so the voxel itself stays visible.
-    Returns:
+    Parameters
+    ----------
+    img : np.ndarray
+        uint8 RGB (rows, cols, 3), e.g. from :func:`render_base`.
+    crosshair_xy : tuple[float, float], optional
+        (x, y) output pixel of the crosshair centre (:func:`crosshair_pixel`);
+        the lines leave a ``gap_px`` gap around it so the voxel itself stays visible.
+
+    Returns
+    -------
+    np.ndarray
         uint8 RGB image of the same shape.
     """
     pil = Image.fromarray(img)
@@ -457,17 +506,28 @@ def render_views(data: np.ndarray, spacing_mm, ijk: tuple[int, int, int], level:
     base image changed are re-rendered (a new axial slice re-renders the axial view; coronal
     and sagittal reuse their base image and only get the crosshair redrawn).
 
-    Args:
-        data: RAS volume (X, Y, Z). spacing_mm: voxel size (mm) along X, Y, Z.
-        ijk: crosshair voxel (i, j, k); each view shows the slice through it.
-        level, width: window (image units).
-        overlay, colormap, opacity, threshold, mask, mask_opacity, convention, out_px:
-            see :func:`render_base`.
-        overlay_key, mask_key: hashable identities of the overlay / mask for the cache
-            (required with a cache, else ``id()`` is used, which is only safe while the array
-            lives).
-        cache, key: cache and the volume's identity in it (e.g. ``(study.key, sequence)``).
-    Returns:
+    Parameters
+    ----------
+    data : np.ndarray
+        RAS volume (X, Y, Z).
+    spacing_mm : tuple of float
+        voxel size (mm) along X, Y, Z.
+    ijk : tuple[int, int, int]
+        crosshair voxel (i, j, k); each view shows the slice through it.
+    level, width
+        window (image units).
+    overlay, colormap, opacity, threshold, mask, mask_opacity, convention, out_px
+        see :func:`render_base`.
+    overlay_key, mask_key
+        hashable identities of the overlay / mask for the cache
+        (required with a cache, else ``id()`` is used, which is only safe while the array
+        lives).
+    cache, key
+        cache and the volume's identity in it (e.g. ``(study.key, sequence)``).
+
+    Returns
+    -------
+    dict[str, np.ndarray]
         view -> uint8 RGB (rows, cols, 3).
     """
     out = {}

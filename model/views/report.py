@@ -175,8 +175,10 @@ class DeferredReport:
 
     Calling it returns :func:`build_report` bytes.
 
-    Raises:
-        RuntimeError: the study or prediction was released (another study was loaded).
+    Raises
+    ------
+    RuntimeError
+        the study or prediction was released (another study was loaded).
     """
 
     def __init__(self, study, prediction, card: dict, maps: dict[str, np.ndarray] | None = None,
@@ -288,20 +290,34 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
                  created: _dt.datetime | None = None) -> bytes:
     """Build the one-page PDF report of a study.
 
-    Args:
-        study: :class:`model.imaging.study.Study`; only ``summary()`` geometry fields and the voxel
-            data are used (no file name, no header field).
-        prediction: :class:`model.inference.classify.Prediction` of the study.
-        card: the served model card (dict).
-        maps: optional attribution maps (sequence -> volume in [0, 1]) drawn on the key slices.
-        method: name of the attribution method (caption).
-        checkpoint_dir: checkpoint folder whose ``cohort_risk.csv`` gives the survival curves
-            (none -> the survival section says so).
-        created: time stamp printed (default now, local time).
-    Returns:
+    Parameters
+    ----------
+    study
+        :class:`model.imaging.study.Study`; only ``summary()`` geometry fields and the voxel
+        data are used (no file name, no header field).
+    prediction
+        :class:`model.inference.classify.Prediction` of the study.
+    card : dict
+        the served model card (dict).
+    maps : dict[str, np.ndarray], optional
+        optional attribution maps (sequence -> volume in [0, 1]) drawn on the key slices.
+    method : str, optional
+        name of the attribution method (caption).
+    checkpoint_dir : str | Path, optional
+        checkpoint folder whose ``cohort_risk.csv`` gives the survival curves
+        (none -> the survival section says so).
+    created : _dt.datetime, optional
+        time stamp printed (default now, local time).
+
+    Returns
+    -------
+    bytes
         PDF bytes (starting with ``%PDF``), exactly one A4 page, ~0.3-1 MB.
-    Raises:
-        RuntimeError: the layout spilled onto a second page (a bug).
+
+    Raises
+    ------
+    RuntimeError
+        the layout spilled onto a second page (a bug).
     """
     created = created or _dt.datetime.now()
     pdf = _Report(orientation="P", unit="mm", format="A4")
