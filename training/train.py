@@ -563,5 +563,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _segment_argv(argv: list[str]) -> list[str] | None:
+    """``argv`` without ``--task segment`` when the task is segmentation (:mod:`training.segment`
+    has its own options), else None."""
+    for i, a in enumerate(argv):
+        if a == "--task=segment":
+            return argv[:i] + argv[i + 1:]
+        if a == "--task" and argv[i + 1:i + 2] == ["segment"]:
+            return argv[:i] + argv[i + 2:]
+    return None
+
+
 if __name__ == "__main__":
-    train(parse_args())
+    import sys
+    seg_argv = _segment_argv(sys.argv[1:])
+    if seg_argv is not None:
+        from training.segment import main as segment_main
+        segment_main(seg_argv)
+    else:
+        train(parse_args())
