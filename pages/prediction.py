@@ -4,7 +4,7 @@ risk score, Captum attribution maps over three views, and the one-page PDF repor
 import streamlit as st
 
 from model.cached import (computed_attribution, current_study, get_attribution, get_predictor,
-                          get_prediction, has_attribution, intensity_stats)
+                          get_prediction, has_attribution, intensity_stats, report_prognosis)
 from model.core.errors import StudyError
 from model.inference.attribution import peak_voxel
 from model.inference.classify import ATTRIBUTION_METHODS, uncertainty
@@ -128,7 +128,8 @@ if have:
 st.subheader("Report")
 # Built on click (another thread); weak references, so a newly loaded study frees this one.
 report = DeferredReport(study, pred, card, maps=maps, method=method,
-                        checkpoint_dir=str(predictor.checkpoint_dir))
+                        checkpoint_dir=str(predictor.checkpoint_dir),
+                        prognosis=report_prognosis(pred.risk_score))
 st.download_button("Download report (PDF)", data=report, file_name=f"tumorboard_{study.key}.pdf",
                    mime="application/pdf", key="report_download", icon=":material/picture_as_pdf:",
                    help="One page: de-identified study summary, prediction with uncertainty, key "

@@ -4,9 +4,9 @@ Contents, top to bottom: a "research use, not a diagnosis" notice; the de-identi
 summary (:meth:`model.imaging.study.Study.summary` only, and of it only geometry: shape, spacing,
 orientation; never file names or header fields); the prediction with its uncertainty and the
 sequence weights; key axial slices with the attribution overlay (or, without a map, at the
-slice the model attended to most); the individual survival curve over the image cohort (from
-:func:`model.survival.individual_survival` when it can be fitted, else the cohort risk
-percentile with the cohort's Kaplan-Meier curves by risk group); the model card summary.
+slice the model attended to most); the individual survival curve over the image cohort (an
+:class:`model.survival.prognosis.ImagePrognosisSummary` computed by the caller: this module only
+draws it, it never fits); the model card summary.
 
 Figures are numpy/Pillow images (:mod:`model.views.render`) and fpdf2 vector drawing (bars, curves),
 so the report needs neither kaleido nor a Chrome. The layout is fixed on one A4 page: long
@@ -18,7 +18,10 @@ Example::
     >>> from model.imaging.study import Study
     >>> from model.views.report import build_report
     >>> p, s = Predictor(), Study.demo()
-    >>> pdf = build_report(s, p.predict(s), p.card)
+    >>> from model.survival.prognosis import image_prognosis_summary
+    >>> pred = p.predict(s)
+    >>> pdf = build_report(s, pred, p.card,
+    ...                    prognosis=image_prognosis_summary(pred.risk_score, p.checkpoint_dir))
     >>> pdf[:4]
     b'%PDF'
 """
@@ -26,10 +29,9 @@ Example::
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from fpdf import FPDF
@@ -104,46 +106,6 @@ def key_slices(study, prediction, maps: dict[str, np.ndarray] | None = None,
     return out
 
 
-def survival_summary(risk_score: float, checkpoint_dir: str | Path | None) -> dict | None:
-    """Individual survival of a patient with ``risk_score`` over the image cohort.
-
-    Returns None when the checkpoint has no ``cohort_risk.csv``. Otherwise a dict with
-    ``cohort_km`` (group -> (times_days, survival) arrays of the training split by risk
-    group), ``percentile`` (of the risk score among the training patients), ``group``,
-    ``individual`` (``model.survival.IndividualPrognosis`` of an image-only Cox model fitted on
-    the training split, or None when it cannot be fitted, e.g. too few events) and ``note``.
-    """
-    from lifelines import KaplanMeierFitter
-
-    from model import survival as sv
-
-    df = sv.load_cohort_risk(checkpoint_dir)
-    if df is None or df.empty:
-        return None
-    train = df[df["split"] == "train"]
-    if train.empty:
-        train = df
-    thr = float(np.median(train["risk_score"]))
-    km = {}
-    for g in ("low", "high"):
-        sub = train[(train["risk_score"] > thr) == (g == "high")]
-        if len(sub) >= 2:
-            f = KaplanMeierFitter().fit(sub["time_days"], sub["event"])
-            sf = f.survival_function_.iloc[:, 0]
-            km[g] = (sf.index.to_numpy(float), sf.to_numpy(float))
-    pct = float(100.0 * np.mean(train["risk_score"].to_numpy() <= risk_score))
-    out = {"cohort_km": km, "percentile": pct, "group": "high" if risk_score > thr else "low",
-           "n": int(len(train)), "events": int(train["event"].sum()), "individual": None,
-           "note": ""}
-    try:
-        model = sv.fit_cox_model(train, ("risk_score",))
-        out["individual"] = sv.individual_survival(model, {"risk_score": float(risk_score)}, n_boot=200, seed=0)
-        out["note"] = "Cox model on the image risk score, bootstrap 95% band."
-    except Exception as exc:  # noqa: BLE001 - too few events, separation, an older survival module
-        out["note"] = f"Individual curve not available ({type(exc).__name__}); cohort curves only."
-    return out
-
-
 def attribution_eval_summary(checkpoint_dir: str | Path | None) -> str | None:
     """One line from ``attribution_eval.json`` (deletion AUC per method vs random), or None."""
     ev = read_sidecar(checkpoint_dir, "attribution_eval.json", "methods") if checkpoint_dir else None
@@ -173,7 +135,10 @@ class DeferredReport:
     keep the study alive: it holds weak references to the study, its prediction and its maps,
     so replacing the session's study releases them at once.
 
-    Calling it returns :func:`build_report` bytes.
+    Calling it returns :func:`build_report` bytes. ``prognosis`` is called then too (it may fit
+    a model, so it is given by the caller: this module never fits); a ``ValueError`` or
+    ``OSError`` it raises (an unusable cohort table) is printed in the survival section
+    instead of failing the report.
 
     Raises
     ------
@@ -182,18 +147,27 @@ class DeferredReport:
     """
 
     def __init__(self, study, prediction, card: dict, maps: dict[str, np.ndarray] | None = None,
-                 method: str | None = None, checkpoint_dir: str | Path | None = None):
+                 method: str | None = None, checkpoint_dir: str | Path | None = None,
+                 prognosis: Callable[[], Any] | None = None):
         self._study, self._prediction = weakref.ref(study), weakref.ref(prediction)
         self._maps = {s: weakref.ref(m) for s, m in (maps or {}).items()}
         self.card, self.method, self.checkpoint_dir = card, method, checkpoint_dir
+        self.prognosis = prognosis
 
     def __call__(self) -> bytes:
         study, prediction = self._study(), self._prediction()
         maps = {s: r() for s, r in self._maps.items()}
         if study is None or prediction is None or any(m is None for m in maps.values()):
             raise RuntimeError("This report's study is no longer loaded; open the Prediction page again.")
+        prognosis, note = None, None
+        if self.prognosis is not None:
+            try:
+                prognosis = self.prognosis()
+            except (ValueError, OSError) as exc:  # keep the report when the cohort is unusable
+                note = f"Cohort not available ({type(exc).__name__})."
         return build_report(study, prediction, self.card, maps=maps or None,
-                            method=self.method if maps else None, checkpoint_dir=self.checkpoint_dir)
+                            method=self.method if maps else None, checkpoint_dir=self.checkpoint_dir,
+                            prognosis=prognosis, prognosis_note=note)
 
 
 class _Report(FPDF):
@@ -230,10 +204,10 @@ def _bar(pdf: FPDF, x: float, y: float, w: float, h: float, frac: float, rgb, la
     _text(pdf, x + 26 + w, y, value)
 
 
-def _survival_plot(pdf: FPDF, x: float, y: float, w: float, h: float, surv: dict) -> None:
+def _survival_plot(pdf: FPDF, x: float, y: float, w: float, h: float, surv) -> None:
     """Axes with cohort KM curves by risk group and the individual curve (+ band)."""
-    ind = surv.get("individual")
-    tmax = max([float(t.max()) for t, _ in surv["cohort_km"].values()] + [365.25])
+    ind = surv.individual
+    tmax = max([float(t.max()) for t, _ in surv.cohort_km.values()] + [365.25])
     if ind is not None:
         tmax = max(tmax, float(ind.curve["time_days"].max()))
     years = tmax / 365.25
@@ -268,7 +242,7 @@ def _survival_plot(pdf: FPDF, x: float, y: float, w: float, h: float, surv: dict
             pdf.polygon(poly, style="F")
     pdf.set_line_width(0.5)
     ly = y + 1
-    for g, (t, s) in surv["cohort_km"].items():
+    for g, (t, s) in surv.cohort_km.items():
         pdf.set_draw_color(*_GROUP_RGB[g])
         pdf.polyline(steps(t, s))
         pdf.line(x + w - 30, ly + 1, x + w - 25, ly + 1)
@@ -287,6 +261,7 @@ def _survival_plot(pdf: FPDF, x: float, y: float, w: float, h: float, surv: dict
 
 def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | None = None,
                  method: str | None = None, checkpoint_dir: str | Path | None = None,
+                 prognosis=None, prognosis_note: str | None = None,
                  created: _dt.datetime | None = None) -> bytes:
     """Build the one-page PDF report of a study.
 
@@ -304,8 +279,13 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
     method : str, optional
         name of the attribution method (caption).
     checkpoint_dir : str | Path, optional
-        checkpoint folder whose ``cohort_risk.csv`` gives the survival curves
-        (none -> the survival section says so).
+        checkpoint folder whose ``attribution_eval.json`` is summarised in the model card
+        section.
+    prognosis : ImagePrognosisSummary, optional
+        :func:`model.survival.prognosis.image_prognosis_summary` of the study's risk score,
+        drawn as given; None -> the survival section says there is no cohort data.
+    prognosis_note : str, optional
+        why ``prognosis`` is missing (printed), e.g. an unusable cohort table.
     created : _dt.datetime, optional
         time stamp printed (default now, local time).
 
@@ -429,11 +409,9 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
     # Survival
     _heading(pdf, _M, y, "Survival over the image cohort")
     y += 6
-    try:
-        surv = survival_summary(prediction.risk_score, checkpoint_dir)
-    except Exception as exc:  # noqa: BLE001 - keep the report even when the cohort is unusable
-        surv = None
-        _text(pdf, _M, y, f"Cohort not available ({type(exc).__name__}).")
+    surv = prognosis
+    if prognosis_note:
+        _text(pdf, _M, y, prognosis_note, limit=95)
     plot_h = 58.0
     if surv is None:
         _text(pdf, _M, y + 4, f"No cohort survival data for this checkpoint; risk percentile "
@@ -442,19 +420,19 @@ def build_report(study, prediction, card: dict, maps: dict[str, np.ndarray] | No
         _survival_plot(pdf, _M + 8, y + 4, 100, plot_h - 8, surv)
         tx = _M + 118
         ty = y + 2
-        _text(pdf, tx, ty, f"Risk percentile {surv['percentile']:.0f}: {surv['group']} risk group", w=W - 118,
+        _text(pdf, tx, ty, f"Risk percentile {surv.percentile:.0f}: {surv.group} risk group", w=W - 118,
               limit=60)
         ty += 4
-        _text(pdf, tx, ty, f"({surv['n']} training patients, {surv['events']} deaths)", w=W - 118, limit=60)
+        _text(pdf, tx, ty, f"({surv.n} training patients, {surv.events} deaths)", w=W - 118, limit=60)
         ty += 4
-        ind = surv.get("individual")
+        ind = surv.individual
         if ind is not None:
             for r in ind.horizons.itertuples():
                 flag = " (beyond follow-up)" if r.beyond_follow_up else ""
                 _text(pdf, tx, ty, f"{r.years:.0f}-year survival {r.survival:.0%} "
                       f"[{r.lower:.0%}-{r.upper:.0%}]{flag}", limit=60)
                 ty += 3.6
-        _text(pdf, tx, ty + 1, surv["note"], size=6.5, color=(90, 90, 90), limit=62)
+        _text(pdf, tx, ty + 1, surv.note, size=6.5, color=(90, 90, 90), limit=62)
         _text(pdf, tx, ty + 4.5, "Small cohort, wide uncertainty: not a prognosis.",
               size=6.5, color=(90, 90, 90), limit=62)
     y += plot_h + 2

@@ -8,7 +8,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from model.views.report import NOTICE, build_report, deidentified_summary
+from model.survival.prognosis import image_prognosis_summary
+from model.views.report import NOTICE, DeferredReport, build_report, deidentified_summary
 from model.imaging.study import Study
 
 FAKE_NAME = "Jonathan Q. Doeberman"
@@ -50,6 +51,11 @@ def named(predictor):
     return study, predictor.predict(study)
 
 
+def _prognosis(predictor, pred):
+    """What the caller gives the PDF (the report itself never fits)."""
+    return image_prognosis_summary(pred.risk_score, predictor.checkpoint_dir)
+
+
 @pytest.mark.parametrize("with_map", [False, True])
 def test_report_is_one_page_pdf_without_patient_fields(predictor, named, with_map):
     study, pred = named
@@ -58,7 +64,7 @@ def test_report_is_one_page_pdf_without_patient_fields(predictor, named, with_ma
         d = study.volumes["FLAIR"].data
         maps = {"FLAIR": (d / d.max()).astype(np.float32)}
     pdf = build_report(study, pred, predictor.card, maps=maps, method="Saliency" if with_map else None,
-                       checkpoint_dir=predictor.checkpoint_dir)
+                       checkpoint_dir=predictor.checkpoint_dir, prognosis=_prognosis(predictor, pred))
     assert pdf[:5] == b"%PDF-"
     assert _n_pages(pdf) == 1
     text = _pdf_text(pdf).lower()
@@ -73,14 +79,28 @@ def test_report_is_one_page_pdf_without_patient_fields(predictor, named, with_ma
 
 def test_report_without_cohort_says_so(predictor, named, tmp_path):
     study, pred = named
-    pdf = build_report(study, pred, predictor.card, checkpoint_dir=tmp_path)
+    pdf = build_report(study, pred, predictor.card, checkpoint_dir=tmp_path,
+                       prognosis=image_prognosis_summary(pred.risk_score, tmp_path))
     assert _n_pages(pdf) == 1
     assert "no cohort survival data" in _pdf_text(pdf).lower()
 
 
+def test_deferred_report_prints_an_unusable_cohort_instead_of_failing(predictor, named):
+    study, pred = named
+
+    def broken():
+        raise ValueError("cohort_risk.csv lacks a column")
+
+    pdf = DeferredReport(study, pred, predictor.card, prognosis=broken)()
+    assert _n_pages(pdf) == 1
+    text = _shown_text(pdf).lower()
+    assert "cohort not available (valueerror)" in text and "no cohort survival data" in text
+
+
 def test_demo_report_one_page(predictor, demo_study):
-    pdf = build_report(demo_study, predictor.predict(demo_study), predictor.card,
-                       checkpoint_dir=predictor.checkpoint_dir)
+    pred = predictor.predict(demo_study)
+    pdf = build_report(demo_study, pred, predictor.card, checkpoint_dir=predictor.checkpoint_dir,
+                       prognosis=_prognosis(predictor, pred))
     assert pdf.startswith(b"%PDF") and _n_pages(pdf) == 1
     assert "brats-gli-00001" not in _pdf_text(pdf).lower()  # file names of the demo are left out too
 
@@ -112,8 +132,9 @@ def test_report_carries_the_whole_evidence_warning_and_limitations(predictor, de
     card = dict(predictor.card)
     card["cross_validation"] = {"n_patients": 70, "n_folds": 5,
                                 "shipped_pooled_roc_auc": [0.39, 0.26, 0.53]}
-    pdf = build_report(demo_study, predictor.predict(demo_study), card,
-                       checkpoint_dir=predictor.checkpoint_dir)
+    pred = predictor.predict(demo_study)
+    pdf = build_report(demo_study, pred, card, checkpoint_dir=predictor.checkpoint_dir,
+                       prognosis=_prognosis(predictor, pred))
     assert _n_pages(pdf) == 1
     shown = " ".join(_shown_text(pdf).split())
     for sentence in [evidence_warning(card)] + [f"Limitation: {x}" for x in card["limitations"][:4]]:
@@ -126,11 +147,11 @@ def test_deferred_report_builds_on_call_and_does_not_keep_the_study(predictor):
     import gc
     import weakref
 
-    from model.views.report import DeferredReport
-
     study = _named_study()
     pred = predictor.predict(study)
-    job = DeferredReport(study, pred, predictor.card, checkpoint_dir=predictor.checkpoint_dir)
+    score = pred.risk_score
+    job = DeferredReport(study, pred, predictor.card, checkpoint_dir=predictor.checkpoint_dir,
+                         prognosis=lambda: image_prognosis_summary(score, predictor.checkpoint_dir))
     pdf = job()
     assert pdf.startswith(b"%PDF") and _n_pages(pdf) == 1
     probe = weakref.ref(study)
