@@ -79,12 +79,14 @@ def bench_page(study, repeats: int = 15) -> dict:
     """Whole Viewer page rerun in AppTest: median ms per slice change and overlay change."""
     from streamlit.testing.v1 import AppTest
 
+    from model.cached import MAPS, STUDY
+
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.session_state["study"] = study
-    at.session_state["attribution_maps"] = {}
+    at.session_state[STUDY] = study
+    at.session_state[MAPS] = {}
     at.run()
     seq = "FLAIR" if "FLAIR" in study.volumes else study.sequences[0]
-    at.session_state["attribution_maps"] = {
+    at.session_state[MAPS] = {
         (study.key, "Saliency"): {s: _fake_map(study.volumes[s]) for s in study.sequences}}
     at.switch_page("pages/viewer.py")
     at.run()
@@ -129,7 +131,7 @@ def bench_slice_change(study) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model.study import Study
+    from model.imaging.study import Study
 
     argv = sys.argv[1:] if argv is None else argv
     res = bench_slice_change(Study.demo())
