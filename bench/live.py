@@ -1,7 +1,7 @@
 """A live ``streamlit run app.py`` on 127.0.0.1 and async Playwright sessions driving it.
 
 Used by the load test (:mod:`bench.load`), the memory benchmark (:mod:`bench.memory`) and
-``tests/test_concurrency.py``. Loopback only; one Chromium (Debian ``/usr/bin/chromium``), one
+``tests/pages/test_concurrency.py``. Loopback only; one Chromium (Debian ``/usr/bin/chromium``), one
 browser context per session.
 """
 

@@ -1,7 +1,7 @@
 """Robustness of the served app: errors, a refused checkpoint, memory release, server settings.
 
 (Fuzzing of the upload path is in tests/test_fuzz_loading.py; concurrent sessions in
-tests/test_concurrency.py.)
+tests/pages/test_concurrency.py.)
 """
 
 from __future__ import annotations
