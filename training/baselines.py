@@ -9,7 +9,7 @@ intensity relative to the mean of the head (voxels above 5 % of the maximum). sc
 ``LogisticRegression`` (L2, C=0.3) on standardised features, fitted on the train + validation
 patients, scored on the test patients. Writes ``baselines.json`` next to the checkpoint and
 adds its summary, the per-subset metrics and the survival validation of the risk score
-(:func:`model.survival.validate_risk`: Harrell/Uno C, time-dependent AUC, calibration, next to
+(:func:`model.survival.validation.validate_risk`: Harrell/Uno C, time-dependent AUC, calibration, next to
 age-only and clinical Cox models, on the held-out patients) to ``model_card.json``. The weights
 and their sha256 are untouched.
 """
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import pandas as pd
 
-    from model.survival import load_tcga_cdr, validate_risk
+    from model.survival.cohorts import load_tcga_cdr
+    from model.survival.validation import validate_risk
 
     ck = Path(args.checkpoint)
     card = read_card(ck)

@@ -32,6 +32,7 @@ from model.inference.attribution import METHODS
 from model.inference.preprocess import N_SLICES, SliceGeometry, volume_to_slices
 from model.nets.checkpoint import load_checkpoint
 from model.imaging.study import Study
+from model.survival.risk import risk_position
 
 #: Fewest voxels along each axis of a volume the model reads (training volumes have >= 20
 #: slices of 128x128); fewer means a 2D picture or a slab, not a head volume.
@@ -247,8 +248,9 @@ class Predictor:
         seq_w = out["sequence_weights"][0].cpu().numpy()
         slice_w = out["slice_weights"][0].cpu().numpy()
         risk = float(out["risk"][0])
-        pct = float(100.0 * np.searchsorted(self._cohort_risk, risk) / max(1, len(self._cohort_risk)))
-        threshold = float(self.card.get("risk_threshold", np.median(self._cohort_risk)))
+        # one convention (model.survival.risk): percentile = share of training risks <= risk,
+        # group = high when risk > the card's threshold (default the training median)
+        pos = risk_position(risk, self._cohort_risk, self.card.get("risk_threshold"))
         used = [s for i, s in enumerate(self.sequences) if prep.present[0, i]]
         return Prediction(
             probabilities={c: float(p) for c, p in zip(self.classes, prob)},
@@ -260,8 +262,8 @@ class Predictor:
                 for s in used
             },
             risk_score=risk,
-            risk_percentile=pct,
-            risk_group="high" if risk > threshold else "low",
+            risk_percentile=pos.percentile,
+            risk_group=pos.group,
             warnings=list(study.warnings) + prep.warnings,
             uncertainty=uncertainty,
             temperature=temperature,

@@ -3,10 +3,11 @@ issue-12 restructuring (5a40224) to write demo_numbers.json; tests/test_golden_d
 import json, sys
 import numpy as np
 sys.path.insert(0, ".")
-from model.study import Study
+from model.imaging.study import Study
 from model.inference.classify import Predictor
-from model import survival as sv
-from model.views import report
+from model.survival import km as sv
+from model.survival.cohorts import load_tcga_cdr
+from model.survival.prognosis import image_prognosis_summary
 from model.core.config import DEFAULT_CHECKPOINT
 import torch
 torch.set_num_threads(1)
@@ -15,16 +16,17 @@ p = Predictor(device="cpu").predict(s)
 out = {"prediction": {"probabilities": p.probabilities, "predicted_class": p.predicted_class,
        "risk_score": p.risk_score, "risk_percentile": p.risk_percentile, "risk_group": p.risk_group,
        "sequence_weights": p.sequence_weights}}
-cdr = sv.load_tcga_cdr(endpoint="OS")
+cdr = load_tcga_cdr(endpoint="OS")
 km = {}
 for col in ("grade", "cancer_type", "sex"):
     if col in cdr.columns:
         d = cdr.dropna(subset=[col])
         med = sv.median_survival(d, col)
         lr = sv.logrank(d, col)
-        km[col] = {"median": json.loads(med.to_json()), "logrank_p": float(lr["p_value"]) if "p_value" in lr else lr.get("p")}
+        km[col] = {"median": json.loads(med.to_json()), "logrank_p": float(lr.p_value)}
 out["km_tcga_os"] = km
-summ = report.survival_summary(p.risk_score, DEFAULT_CHECKPOINT) if hasattr(report, "survival_summary") else None
+summ = image_prognosis_summary(p.risk_score, DEFAULT_CHECKPOINT)
+summ = summ.to_dict() if summ is not None else None
 if summ:
     ind = summ["individual"]
     out["report_survival"] = {"percentile": summ["percentile"], "group": summ["group"],

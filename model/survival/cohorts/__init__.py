@@ -25,7 +25,15 @@ from model.survival.cohorts.loaders import (
     parse_brats_survival,
     weeks_to_days,
 )
-from model.survival.cohorts.registry import COHORTS, load_cohort, stratifiable
+from model.survival.cohorts.registry import (
+    COHORTS,
+    adjusters,
+    covariate_label,
+    cox_references,
+    load_cohort,
+    stratifiable,
+    time_conversion_text,
+)
 from model.survival.cohorts.schema import (
     COVARIATES,
     SCHEMA_COLUMNS,
@@ -63,5 +71,9 @@ __all__ = [
     "load_image_cohort",
     "load_cohort",
     "stratifiable",
+    "adjusters",
+    "cox_references",
+    "covariate_label",
+    "time_conversion_text",
     "validate_cohort",
 ]

@@ -1,11 +1,15 @@
-"""The cohort registry: :data:`COHORTS` (key -> :class:`CohortSpec`), :func:`load_cohort`,
-and :func:`stratifiable`."""
+"""The cohort registry: :data:`COHORTS` (key -> :class:`CohortSpec`), :func:`load_cohort`, and
+what a cohort offers the Survival page: :func:`stratifiable`, :func:`adjusters` (Cox
+covariates), :func:`cox_references`, :func:`covariate_label`, :func:`time_conversion_text`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
+
+from model.core.units import DAYS_PER_MONTH, DAYS_PER_WEEK
 
 from model.survival.cohorts.loaders import (
     load_brats19,
@@ -16,9 +20,10 @@ from model.survival.cohorts.loaders import (
     load_tcga_clinical,
     load_ucsf_pdgm,
 )
-from model.survival.cohorts.schema import CohortSpec
+from model.survival.cohorts.schema import COVARIATES, CohortSpec
 
-__all__ = ["COHORTS", "load_cohort", "stratifiable"]
+__all__ = ["COHORTS", "load_cohort", "stratifiable", "adjusters", "cox_references", "covariate_label",
+           "time_conversion_text"]
 
 COHORTS: dict[str, CohortSpec] = {
     spec.key: spec
@@ -110,6 +115,89 @@ def load_cohort(key: str, endpoint: str = "OS", checkpoint_dir: str | Path | Non
 
 
 def stratifiable(df: pd.DataFrame, key: str) -> list[str]:
-    """The registry's strata of cohort ``key`` that have >= 2 non-missing levels in ``df``."""
+    """The registry's strata of cohort ``key`` that have >= 2 non-missing levels in ``df``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The loaded cohort.
+    key : str
+        Registry key.
+
+    Returns
+    -------
+    list of str
+        Column names, in registry order.
+
+    Raises
+    ------
+    KeyError
+        Unknown key.
+    """
     spec = COHORTS[key]
     return [c for c in spec.strata if c in df.columns and df[c].dropna().nunique() >= 2]
+
+
+def adjusters(df: pd.DataFrame | None, key: str) -> list[str]:
+    """Covariates cohort ``key`` offers as Cox adjusters: its numeric covariates, then its
+    stratifiable ones (:func:`stratifiable`), without the training ``split``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or None
+        The loaded cohort (None -> no adjusters).
+    key : str
+        Registry key.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    KeyError
+        Unknown key.
+    """
+    if df is None:
+        return []
+    spec = COHORTS[key]
+    return [c for c in (*spec.numeric, *stratifiable(df, key)) if c != "split"]
+
+
+def cox_references(cols: Sequence[str]) -> dict[str, str]:
+    """Reference level of each categorical covariate in ``cols`` that the schema orders (the
+    first of :attr:`Covariate.levels`, e.g. ``"WHO II"``, ``"female"``, ``"low"``).
+
+    Parameters
+    ----------
+    cols : sequence of str
+
+    Returns
+    -------
+    dict
+        Covariate -> reference level; covariates without schema levels are left out (the Cox
+        model then takes the sorted-first level).
+    """
+    return {c: COVARIATES[c].levels[0] for c in cols if c in COVARIATES and COVARIATES[c].levels}
+
+
+def covariate_label(col: str) -> str:
+    """Display name of a covariate (:attr:`Covariate.label`), or ``col`` itself when unknown."""
+    return COVARIATES[col].label if col in COVARIATES else col
+
+
+def time_conversion_text(spec: CohortSpec) -> str:
+    """How a cohort's source times became days, in words (for the caption).
+
+    Parameters
+    ----------
+    spec : CohortSpec
+
+    Returns
+    -------
+    str
+        E.g. ``"converted from months (x 30.4375 days)"``; ``"days"`` when no conversion.
+    """
+    return {"months": f"converted from months (x {DAYS_PER_MONTH:g} days)",
+            "weeks": f"converted from weeks (x {DAYS_PER_WEEK:g} days)",
+            "days (text)": "days; 'ALIVE (N days later)' = censored at N"}.get(spec.source_unit, "days")
