@@ -168,6 +168,38 @@ def get_held_out_visits(folder: str | Path | None = None) -> pd.DataFrame:
     return _held_out_visits(str(folder), _card_mtime(folder))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _timeline(folder: str, mtime: float, visits: pd.DataFrame) -> pd.DataFrame:
+    return lg.predict_timeline(_longitudinal_model(folder, mtime), visits)
+
+
+def get_timeline(visits: pd.DataFrame, folder: str | Path | None = None) -> pd.DataFrame:
+    """Risk after each visit (:func:`model.inference.longitudinal.predict_timeline`) with the
+    shared longitudinal model, cached per visit table.
+
+    Parameters
+    ----------
+    visits : DataFrame
+        A visit table, raw or validated (one or several patients).
+    folder : str or Path, optional
+        Checkpoint folder; default :data:`model.core.config.DEFAULT_LONGITUDINAL_CHECKPOINT`.
+
+    Returns
+    -------
+    DataFrame
+        One row per visit (columns in ``predict_timeline``).
+
+    Raises
+    ------
+    VisitTableError
+        The table is not valid.
+    OSError, CheckpointError
+        As :func:`get_longitudinal_model`.
+    """
+    folder = Path(folder or config.DEFAULT_LONGITUDINAL_CHECKPOINT)
+    return _timeline(str(folder), _card_mtime(folder), visits)
+
+
 # ============================================================================ the session's study
 def current_study() -> Study | None:
     """The study loaded in this session, or None."""

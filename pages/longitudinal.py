@@ -12,16 +12,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from model.cached import get_held_out_visits, get_longitudinal_model
+from model.cached import get_held_out_visits, get_longitudinal_model, get_timeline
 from model.core.errors import CheckpointError
 from model.inference import longitudinal as lg
 from model.views.longitudinal_figures import timeline_figure
 from model.views.tables import longitudinal_comparison_table, timeline_table
 
 
-def _show_timeline(model: lg.LongitudinalModel, visits: pd.DataFrame, title: str, key: str,
-                   outcome: dict | None = None) -> None:
-    tl = lg.predict_timeline(model, visits)
+def _show_timeline(visits: pd.DataFrame, title: str, key: str, outcome: dict | None = None) -> None:
+    tl = get_timeline(visits)
     st.plotly_chart(timeline_figure(tl, outcome, title), key=f"fig_{key}", width="stretch", theme=None)
     st.caption("Hazard ratio after each visit, from that visit and the earlier ones only "
                "(1 = an average training visit; >1 = higher risk). The progression line stops at "
@@ -55,7 +54,7 @@ with tab_patient:
                  "selection.")
         pid = st.selectbox("Patient", patients, key="long_patient")
         rows = held[held["Patient"] == pid]
-        _show_timeline(model, rows, pid, "held", lg.observed_outcome(rows))
+        _show_timeline(rows, pid, "held", lg.observed_outcome(rows))
 
 with tab_upload:
     st.write("A CSV with one row per visit and the columns of LUMIERE's visits.csv: "
@@ -76,7 +75,7 @@ with tab_upload:
         else:
             ups = list(dict.fromkeys(visits["Patient"]))
             up = st.selectbox("Patient in the table", ups, key="long_upload_patient") if len(ups) > 1 else ups[0]
-            _show_timeline(model, visits[visits["Patient"] == up], up, "upload")
+            _show_timeline(visits[visits["Patient"] == up], up, "upload")
 
 with tab_card:
     st.subheader("Held-out comparison (C-index, 95% bootstrap CI)")
