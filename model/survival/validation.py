@@ -51,8 +51,25 @@ def _ci(samples: list[float], alpha: float = 0.05) -> tuple[float, float]:
 
 
 def harrell_c(time_days: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
-    """Harrell's C (lifelines ``concordance_index``; higher ``risk`` = shorter survival, so the
-    risk is negated for lifelines). NaN when there is no comparable pair."""
+    """Harrell's C-index of a risk score: THE definition used across TumorBoard.
+
+    lifelines ``concordance_index`` with the risk negated (higher ``risk`` = shorter survival);
+    ties in the risk count one half. ``training.metrics.harrell_c`` delegates here.
+
+    Parameters
+    ----------
+    time_days : numpy.ndarray of float, shape (n,)
+        Follow-up times (days).
+    event : numpy.ndarray of int, shape (n,)
+        1 = event, 0 = censored.
+    risk : numpy.ndarray of float, shape (n,)
+        Risk score, higher = worse.
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when there is no comparable pair.
+    """
     from lifelines.utils import concordance_index
 
     try:
@@ -63,9 +80,26 @@ def harrell_c(time_days: np.ndarray, event: np.ndarray, risk: np.ndarray) -> flo
 
 
 def ipcw_weights(train_time: np.ndarray, train_event: np.ndarray, times_days: np.ndarray) -> np.ndarray:
-    """Inverse-probability-of-censoring weights 1 / G(t) at ``times_days``, G the Kaplan-Meier
-    estimate of the censoring distribution of the *training* patients (torchsurv 0.2.0
-    ``get_ipcw(train_event, train_time, new_time)``; 0 where G(t) = 0)."""
+    """Inverse-probability-of-censoring weights 1 / G(t) at ``times_days``.
+
+    G is the Kaplan-Meier estimate of the censoring distribution of the *training* patients
+    (torchsurv 0.2.0 ``get_ipcw(train_event, train_time, new_time)``). torchsurv's warning
+    "Censoring distribution zero at time points ..." is dropped by message (the weights there
+    are as torchsurv computes them); other warnings pass through.
+
+    Parameters
+    ----------
+    train_time : numpy.ndarray of float, shape (m,)
+        Training times (days).
+    train_event : numpy.ndarray of int, shape (m,)
+        Training events (1 / 0).
+    times_days : numpy.ndarray of float, shape (k,)
+        Where to evaluate (days).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (k,)
+    """
     import torch
     from torchsurv.stats.ipcw import get_ipcw
 
@@ -98,16 +132,31 @@ def uno_c(
     time_days: np.ndarray, event: np.ndarray, risk: np.ndarray,
     train_time: np.ndarray, train_event: np.ndarray, tau_days: float | None = None,
 ) -> float:
-    """Uno's C (IPCW concordance, Uno et al. Stat Med 2011) via torchsurv 0.2.0
-    ``ConcordanceIndex`` with ``weight = get_ipcw(train_event, train_time, new_time=time_days)``
-    (:func:`ipcw_weights`): the censoring distribution is the Kaplan-Meier estimate of the
-    *training* patients, as torchsurv's docs recommend for a train/test split, evaluated at the
-    held-out times; pairs are truncated at ``tau_days`` (torchsurv ``tmax``: weights only for
-    times < tmax). Higher ``risk`` = shorter survival. With no censoring every weight is 1 and
-    Uno's C equals Harrell's C (for untied times). NaN when there is no comparable pair.
+    """Uno's C (IPCW concordance, Uno et al. Stat Med 2011) via torchsurv 0.2.0.
 
-    Note: torchsurv's own ``confidence_interval(method="bootstrap")`` does not resample the
-    weights with the patients (0.2.0), so :func:`validate_risk` bootstraps by hand."""
+    torchsurv ``ConcordanceIndex`` with ``weight = get_ipcw(train_event, train_time,
+    new_time=time_days)`` (:func:`ipcw_weights`): the censoring distribution is the Kaplan-Meier
+    estimate of the *training* patients, as torchsurv's docs recommend for a train/test split,
+    evaluated at the held-out times; pairs are truncated at ``tau_days`` (torchsurv ``tmax``:
+    weights only for times < tmax). With no censoring every weight is 1 and Uno's C equals
+    Harrell's C (for untied times). torchsurv's own ``confidence_interval(method="bootstrap")``
+    does not resample the weights with the patients (0.2.0), so :func:`validate_risk`
+    bootstraps by hand.
+
+    Parameters
+    ----------
+    time_days, event, risk : numpy.ndarray, shape (n,)
+        Held-out times (days, float), events (1 / 0) and risk scores (higher = worse).
+    train_time, train_event : numpy.ndarray, shape (m,)
+        Training times and events (censoring distribution).
+    tau_days : float, optional
+        Truncation time (days).
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when there is no comparable pair.
+    """
     w = ipcw_weights(train_time, train_event, time_days)
     return _uno_c_w(time_days, event, risk, w, tau_days)
 
@@ -145,10 +194,25 @@ def time_auc(
     time_days: np.ndarray, event: np.ndarray, risk: np.ndarray,
     train_time: np.ndarray, train_event: np.ndarray, horizons_days: Sequence[float],
 ) -> list[float]:
-    """Cumulative/dynamic time-dependent AUC at each horizon (Uno et al. JASA 2007 IPCW
-    estimator) via torchsurv 0.2.0 ``Auc(auc_type="cumulative")``: cases = event by t,
-    controls = still followed after t; IPCW from the training censoring distribution
-    (:func:`ipcw_weights`). NaN at a horizon without cases or controls."""
+    """Cumulative/dynamic time-dependent AUC at each horizon (Uno et al. JASA 2007 IPCW).
+
+    torchsurv 0.2.0 ``Auc(auc_type="cumulative")``: cases = event by t, controls = still
+    followed after t; IPCW from the training censoring distribution (:func:`ipcw_weights`).
+
+    Parameters
+    ----------
+    time_days, event, risk : numpy.ndarray, shape (n,)
+        Held-out times (days), events (1 / 0), risk scores (higher = worse).
+    train_time, train_event : numpy.ndarray, shape (m,)
+        Training times and events.
+    horizons_days : sequence of float, length k
+        Horizons (days).
+
+    Returns
+    -------
+    list of float, length k
+        AUC per horizon; NaN at a horizon without cases or controls.
+    """
     w = ipcw_weights(train_time, train_event, time_days)
     w_h = ipcw_weights(train_time, train_event, np.asarray(horizons_days, float))
     return _auc_w(time_days, event, risk, w, list(horizons_days), w_h)
@@ -176,25 +240,25 @@ def validate_risk(
 
     Parameters
     ----------
-    cohort_risk_df:
+    cohort_risk_df : pandas.DataFrame
         ``cohort_risk.csv`` rows (``patient_id``, ``risk_score``, ``split``, ``time_days`` days,
         ``event`` 0/1, ``grade``), e.g. :func:`load_cohort_risk` output or the raw CSV.
-    cdr_df:
+    cdr_df : pandas.DataFrame or None
         :func:`load_tcga_cdr` (OS) output for age / sex / grade; None -> only the image model
         can be evaluated (the others need age) and a ValueError is raised.
-    n_boot, seed:
+    n_boot, seed : int
         Percentile bootstrap over held-out patients (models kept fixed), seeded; the same
         resamples for every model, so differences are paired.
-    horizons_days:
+    horizons_days : sequence of float
         Times for the time-dependent AUC and calibration (default 1 and 2 years).
-    tau_days:
+    tau_days : float
         Truncation time of Uno's C (default 5 years), capped at the last training time so the
         training censoring distribution is estimable.
-    heldout_splits:
+    heldout_splits : sequence of str
         Splits evaluated (default val + test; the training split fits the Cox models).
 
-    Method
-    ------
+    Notes
+    -----
     Models (:data:`VALIDATION_MODELS`), all fitted on the training split with lifelines
     ``CoxPHFitter``: ``image`` (risk score alone; its discrimination uses the raw score, its
     calibration a Cox recalibration of the score), ``age``, ``clinical`` (age + sex + grade),

@@ -45,12 +45,32 @@ __all__ = [
 
 
 def months_to_days(months: pd.Series | np.ndarray | float) -> pd.Series | np.ndarray | float:
-    """Months -> days, x 30.4375 (365.25 / 12). NaN stays NaN; no rounding."""
+    """Months -> days, x :data:`model.core.units.DAYS_PER_MONTH` (30.4375 = 365.25 / 12).
+
+    Parameters
+    ----------
+    months : float, numpy.ndarray or pandas.Series
+        Times in months; NaN stays NaN; no rounding.
+
+    Returns
+    -------
+    Same type as ``months``, in days (float).
+    """
     return months * DAYS_PER_MONTH
 
 
 def weeks_to_days(weeks: pd.Series | np.ndarray | float) -> pd.Series | np.ndarray | float:
-    """Weeks -> days, x 7. NaN stays NaN."""
+    """Weeks -> days, x :data:`model.core.units.DAYS_PER_WEEK` (7).
+
+    Parameters
+    ----------
+    weeks : float, numpy.ndarray or pandas.Series
+        Times in weeks; NaN stays NaN.
+
+    Returns
+    -------
+    Same type as ``weeks``, in days (float).
+    """
     return weeks * DAYS_PER_WEEK
 
 
@@ -67,8 +87,20 @@ def parse_brats_survival(value: object) -> tuple[float, float]:
       diagnosis -> ``(N, 0.0)``, a censored observation, not an error;
     * NaN / empty: no survival recorded -> ``(nan, nan)`` (the loader drops the row).
 
-    Raises:
-        ValueError: any other text, or a negative number of days.
+    Parameters
+    ----------
+    value : object
+        The cell as read (number, text or NaN).
+
+    Returns
+    -------
+    (float, float)
+        ``(time_days, event)``; event 1.0 = death, 0.0 = censored.
+
+    Raises
+    ------
+    ValueError
+        Any other text, or a negative number of days.
     """
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return float("nan"), float("nan")
@@ -95,7 +127,18 @@ def parse_brats_survival(value: object) -> tuple[float, float]:
 
 
 def age_group(age_years: pd.Series) -> pd.Series:
-    """Years -> ``"< 40"``, ``"40-59"``, ``">= 60"`` (object dtype, NaN stays NaN)."""
+    """Age in years -> age group.
+
+    Parameters
+    ----------
+    age_years : pandas.Series
+        Ages (numeric or numeric text), years.
+
+    Returns
+    -------
+    pandas.Series of object
+        ``"< 40"``, ``"40-59"`` or ``">= 60"``; NaN where the age is missing.
+    """
     a = pd.to_numeric(age_years, errors="coerce")
     out = pd.Series(np.where(a < 40, "< 40", np.where(a < 60, "40-59", ">= 60")), index=a.index, dtype=object)
     return out.where(a.notna())
@@ -129,10 +172,26 @@ def _lower(s: pd.Series, allowed: set[str] | None = None, mapping: dict[str, str
 def load_tcga_clinical(endpoint: str = "OS", path: str | Path | None = None, **_: object) -> pd.DataFrame:
     """TCGA-CDR LGG + GBM (Liu et al. 2018) in the cohort schema.
 
-    Wraps :func:`model.survival.load_tcga_cdr` (days already; ``endpoint`` "OS" or "PFI") and
-    adds ``cohort = "tcga"`` and ``age_group``. Covariates: ``cancer_type``, ``grade`` (GBM =
-    WHO IV), ``histology``, ``age_years`` (at diagnosis), ``age_group``, ``sex``.
-    OS: 1067 patients, 594 deaths. Raises as :func:`load_tcga_cdr`.
+    Wraps :func:`model.survival.cohorts.tcga.load_tcga_cdr` (days already) and adds
+    ``cohort = "tcga"`` and ``age_group``. Covariates: ``cancer_type``, ``grade`` (GBM = WHO IV),
+    ``histology``, ``age_years`` (at diagnosis), ``age_group``, ``sex``. OS: 1067 patients, 594
+    deaths.
+
+    Parameters
+    ----------
+    endpoint : {"OS", "PFI"}
+    path : str or Path, optional
+        The CDR CSV; default the committed copy.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The cohort schema.
+
+    Raises
+    ------
+    ValueError, FileNotFoundError
+        As ``load_tcga_cdr``.
     """
     df = load_tcga_cdr(path, endpoint=endpoint)
     df["age_group"] = age_group(df["age_years"])
@@ -151,8 +210,22 @@ def load_ucsf_pdgm(path: str | Path | None = None, **_: object) -> pd.DataFrame:
     ``resection``; ``Age at MRI`` (years) -> ``age_years``; ``Sex`` M/F -> male/female.
     The one row without OS is dropped: 400 patients, 191 deaths.
 
-    Raises:
-        FileNotFoundError: the CSV is missing. ValueError: non-0/1 events or negative times.
+    Parameters
+    ----------
+    path : str or Path, optional
+        The CSV; default the committed copy in ``data/cohorts/``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The cohort schema.
+
+    Raises
+    ------
+    FileNotFoundError
+        The CSV is missing.
+    ValueError
+        Non-0/1 events or negative times.
     """
     p = _path(path, "ucsf_pdgm_metadata_v2.csv")
     raw = pd.read_csv(p, dtype={"ID": str})
@@ -214,8 +287,24 @@ def load_brats19(
     ``age_years``; ``ResectionStatus`` GTR / STR -> ``resection`` (NaN when not given);
     ``brats_grade`` HGG / LGG from ``name_mapping.csv`` (all survival patients are HGG).
 
-    Raises:
-        FileNotFoundError: a CSV is missing. ValueError: an unrecognised survival text.
+    Parameters
+    ----------
+    path : str or Path, optional
+        The survival CSV; default the committed copy in ``data/cohorts/``.
+    mapping_path : str or Path, optional
+        ``name_mapping.csv`` (grades); missing -> ``brats_grade`` NaN.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The cohort schema.
+
+    Raises
+    ------
+    FileNotFoundError
+        The survival CSV is missing.
+    ValueError
+        An unrecognised survival text.
     """
     p = _path(path, "brats19_survival_data.csv")
     df = _brats_frame(p, "BraTS19ID", "Survival", "ResectionStatus")
@@ -237,8 +326,22 @@ def load_brats20(path: str | Path | None = None, **_: object) -> pd.DataFrame:
     deaths. ``Age`` (years) -> ``age_years``; ``Extent_of_Resection`` GTR / STR -> ``resection``
     ("NA" = not available -> NaN).
 
-    Raises:
-        FileNotFoundError: the CSV is missing. ValueError: an unrecognised survival text.
+    Parameters
+    ----------
+    path : str or Path, optional
+        The CSV; default the committed copy in ``data/cohorts/``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The cohort schema.
+
+    Raises
+    ------
+    FileNotFoundError
+        The CSV is missing.
+    ValueError
+        An unrecognised survival text.
     """
     p = _path(path, "brats20_survival_info.csv")
     df = _brats_frame(p, "Brats20ID", "Survival_days", "Extent_of_Resection")
@@ -256,8 +359,22 @@ def load_islp_braincancer(path: str | Path | None = None, **_: object) -> pd.Dat
     ``stereotactic``; ``sex``. No age. The source has no patient id: ``ISLP-001``... in file
     order. 71 patients, 29 deaths.
 
-    Raises:
-        FileNotFoundError: the CSV is missing. ValueError: non-0/1 status or negative times.
+    Parameters
+    ----------
+    path : str or Path, optional
+        The CSV; default the committed copy in ``data/cohorts/``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The cohort schema.
+
+    Raises
+    ------
+    FileNotFoundError
+        The CSV is missing.
+    ValueError
+        Non-0/1 status or negative times.
     """
     p = _path(path, "islp_braincancer.csv")
     raw = pd.read_csv(p)
@@ -290,8 +407,22 @@ def load_lumiere(path: str | Path | None = None, **_: object) -> pd.DataFrame:
     ``MGMT`` "methylated" / "not methylated" -> "methylated" / "unmethylated", "na" -> NaN;
     ``any_pd`` -> ``any_progression`` "yes"/"no"; ``n_visits``. ``diagnosis`` = "Glioblastoma".
 
-    Raises:
-        FileNotFoundError: the CSV is missing. ValueError: non-0/1 events or negative times.
+    Parameters
+    ----------
+    path : str or Path, optional
+        The CSV; default the committed copy in ``data/cohorts/``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The cohort schema.
+
+    Raises
+    ------
+    FileNotFoundError
+        The CSV is missing.
+    ValueError
+        Non-0/1 events or negative times.
     """
     p = _path(path, "lumiere_patients.csv")
     raw = pd.read_csv(p, dtype={"Patient": str})
@@ -323,13 +454,29 @@ def load_image_cohort(
 ) -> pd.DataFrame | None:
     """The image model's TCGA-LGG patients with their predicted risk, in the cohort schema.
 
-    ``cohort_risk.csv`` of ``checkpoint_dir`` (:func:`model.survival.load_cohort_risk`: OS days,
-    event, ``risk_score``, ``split``, ``risk_group`` = above/below the training median) joined to
-    TCGA-CDR covariates by :func:`model.survival.join_image_covariates` (``age_years``, ``sex``,
-    ``grade``, ``histology``). ``cdr`` defaults to :func:`load_tcga_cdr` (OS). Adds ``age_group``.
+    ``cohort_risk.csv`` of ``checkpoint_dir`` (:func:`~model.survival.cohorts.tcga.load_cohort_risk`:
+    OS days, event, ``risk_score``, ``split``, ``risk_group`` by :mod:`model.survival.risk`)
+    joined to TCGA-CDR covariates by :func:`~model.survival.cohorts.tcga.join_image_covariates`
+    (``age_years``, ``sex``, ``grade``, ``histology``). Adds ``age_group``.
 
-    Returns None when ``checkpoint_dir`` is None or has no ``cohort_risk.csv`` (e.g. while the
-    model is being retrained). Raises ValueError for a malformed ``cohort_risk.csv``.
+    Parameters
+    ----------
+    checkpoint_dir : str or Path, optional
+        Checkpoint folder holding ``cohort_risk.csv``.
+    cdr : pandas.DataFrame, optional
+        TCGA-CDR frame; default ``load_tcga_cdr(endpoint="OS")`` (covariates NaN when the
+        table is missing).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        The cohort schema; None when ``checkpoint_dir`` is None or has no ``cohort_risk.csv``
+        (e.g. while the model is being retrained).
+
+    Raises
+    ------
+    ValueError
+        A malformed ``cohort_risk.csv``.
     """
     risk = load_cohort_risk(checkpoint_dir)
     if risk is None:

@@ -97,12 +97,28 @@ COHORTS: dict[str, CohortSpec] = {
 def load_cohort(key: str, endpoint: str = "OS", checkpoint_dir: str | Path | None = None) -> pd.DataFrame | None:
     """Load a registered cohort by key (see :data:`COHORTS`) in the cohort schema.
 
-    ``endpoint`` only matters for cohorts with several (TCGA: "OS"/"PFI"); ``checkpoint_dir``
-    only for ``"tcga_image"`` (None is returned when its ``cohort_risk.csv`` is absent).
+    Parameters
+    ----------
+    key : str
+        Registry key.
+    endpoint : str
+        Only matters for cohorts with several (TCGA: "OS" / "PFI").
+    checkpoint_dir : str or Path, optional
+        Only for ``"tcga_image"``.
 
-    Raises:
-        KeyError: unknown key. ValueError: endpoint not available for the cohort; malformed data.
-        FileNotFoundError: the committed CSV is missing.
+    Returns
+    -------
+    pandas.DataFrame or None
+        The cohort schema; None for ``"tcga_image"`` when its ``cohort_risk.csv`` is absent.
+
+    Raises
+    ------
+    KeyError
+        Unknown key.
+    ValueError
+        Endpoint not available for the cohort; malformed data.
+    FileNotFoundError
+        The committed CSV is missing.
     """
     if key not in COHORTS:
         raise KeyError(f"Unknown cohort {key!r}; known: {sorted(COHORTS)}.")

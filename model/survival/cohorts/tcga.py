@@ -96,11 +96,11 @@ def load_tcga_cdr(path: str | Path | None = None, endpoint: str = "OS") -> pd.Da
 
     Parameters
     ----------
-    path:
+    path : str or Path, optional
         CSV export of the TCGA-CDR sheet (columns ``bcr_patient_barcode, type,
         age_at_initial_pathologic_diagnosis, gender, histological_type, histological_grade`` and
         the endpoint's event/time columns). Default: :data:`DEFAULT_CDR_PATH` (``<repo>/data/cohorts/tcga_cdr_lgg_gbm.csv``).
-    endpoint:
+    endpoint : {"OS", "PFI"}
         ``"OS"`` (overall survival: columns ``OS``, ``OS.time``) or ``"PFI"`` (progression-free
         interval: ``PFI``, ``PFI.time``), the two endpoints Liu et al. 2018 recommend for
         LGG/GBM.
@@ -184,7 +184,7 @@ def load_cohort_risk(checkpoint_dir: str | Path | None) -> pd.DataFrame | None:
 
     Parameters
     ----------
-    checkpoint_dir:
+    checkpoint_dir : str or Path or None
         Folder holding ``cohort_risk.csv`` with columns ``patient_id`` (str), ``risk_score``
         (float, higher = worse prognosis), ``split`` (str: "train"/"val"/"test"...),
         ``time_days`` (float, days), ``event`` (0/1; 1 = event, 0 = censored), ``grade``.
@@ -196,7 +196,7 @@ def load_cohort_risk(checkpoint_dir: str | Path | None) -> pd.DataFrame | None:
         ``None`` when ``checkpoint_dir`` is None/empty or the file does not exist (training has
         not written it yet). Otherwise the table with ``time_days`` float, ``event`` int and an
         added ``risk_group`` column: ``"high"`` when ``risk_score > risk_threshold(df)`` (median
-        of the training split), else ``"low"``. Rows without time/event/risk score are dropped.
+        of the training split), else ``"low"`` (:mod:`model.survival.risk`). Rows without time/event/risk score are dropped.
 
     Raises
     ------
@@ -229,9 +229,17 @@ _ROMAN = {"2": "WHO II", "II": "WHO II", "3": "WHO III", "III": "WHO III", "4": 
 
 
 def normalize_grade(value: object) -> object:
-    """Any grade spelling -> ``"WHO II"`` / ``"WHO III"`` / ``"WHO IV"`` (NaN if unknown).
+    """Any grade spelling -> ``"WHO II"`` / ``"WHO III"`` / ``"WHO IV"``.
 
-    Accepts ``"WHO grade III"``, ``"WHO III"``, ``"G3"``, ``"grade 3"``, ``"III"``, ``3``...
+    Parameters
+    ----------
+    value : object
+        ``"WHO grade III"``, ``"WHO III"``, ``"G3"``, ``"grade 3"``, ``"III"``, ``3``...
+
+    Returns
+    -------
+    str or float
+        The WHO grade text, NaN when unknown / missing.
     """
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         if not np.isfinite(value):
@@ -256,12 +264,13 @@ def join_image_covariates(cohort_risk: pd.DataFrame, cdr: pd.DataFrame | None) -
 
     Parameters
     ----------
-    cohort_risk:
+    cohort_risk : pandas.DataFrame
         Frame with ``patient_id`` (Kaggle form ``TCGA_CS_5393`` or barcode ``TCGA-CS-5393``),
         ``risk_score`` (float), ``split`` (str), ``time_days`` (float, days), ``event`` (0/1) and
         optionally ``grade`` (any spelling, see :func:`normalize_grade`) and ``risk_group``
-        (added with :func:`risk_threshold` when absent).
-    cdr:
+        (added with :func:`model.survival.risk.risk_groups` at :func:`risk_threshold` when
+        absent).
+    cdr : pandas.DataFrame or None
         :func:`load_tcga_cdr` output (``patient_id`` barcode, ``age_years``, ``sex``,
         ``grade``, ``histology``) or None (covariates stay NaN).
 
