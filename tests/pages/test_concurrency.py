@@ -57,6 +57,7 @@ def two_studies(demo_study):
     return {"flair": flair, "t1ce_flipped": Study(volumes={"T1ce": other})}
 
 
+@pytest.mark.slow  # every method on two studies, twice, on 10 threads: ~40 s on 2 cores
 def test_sessions_attributing_different_studies_at_once_get_their_own_maps(predictor, two_studies,
                                                                          served_threads):
     prepared = {k: predictor.prepare(s) for k, s in two_studies.items()}
