@@ -531,6 +531,28 @@ def survival_km(key: str, endpoint: str, group_col: str | None, unit: str,
                         None if times is None else tuple(float(t) for t in times), correction)
 
 
+@st.cache_data(show_spinner=False)
+def _survival_km_figure(key: str, endpoint: str, checkpoint_dir: str | None, mtime: float,
+                        group_col: str | None, unit: str, times: tuple[float, ...] | None,
+                        correction: str, title: str | None, table_rows: tuple[str, ...],
+                        highlight_group: str | None):
+    from model.views.survival_figures import km_figure
+
+    km = _survival_km(key, endpoint, checkpoint_dir, mtime, group_col, unit, times, correction)
+    return km_figure(km, unit=unit, title=title, table_rows=table_rows, highlight_group=highlight_group)
+
+
+def survival_km_figure(key: str, endpoint: str, group_col: str | None, unit: str,
+                       times: Iterable[float] | None, correction: str = "holm",
+                       title: str | None = None, table_rows: Iterable[str] = ("at_risk",),
+                       highlight_group: str | None = None):
+    """:func:`model.views.survival_figures.km_figure` of :func:`survival_km`'s analysis (cached:
+    a rerun for another widget does not redraw it; each call returns its own copy)."""
+    return _survival_km_figure(key, endpoint, *_cohort_args(key), group_col, unit,
+                               None if times is None else tuple(float(t) for t in times),
+                               correction, title, tuple(table_rows), highlight_group)
+
+
 @st.cache_data(show_spinner="Fitting the Cox model...")
 def _survival_cox(key: str, endpoint: str, checkpoint_dir: str | None, mtime: float,
                   cols: tuple[str, ...]):

@@ -122,7 +122,8 @@ if not cohort.empty:
         times = skm.default_at_risk_times(float(cohort["time_days"].max()), unit)
     title = f"{endpoint}, {spec.title}" + (f" by {_label(group_choice)}" if group_col else "")
     km = cached.survival_km(cohort_key, endpoint, group_col, unit, times, correction)
-    fig = sf.km_figure(km, unit=unit, title=title, table_rows=("at_risk", "events", "censored"))
+    fig = cached.survival_km_figure(cohort_key, endpoint, group_col, unit, times, correction, title=title,
+                                    table_rows=("at_risk", "events", "censored"))
     st.plotly_chart(fig, width="stretch", key="survival_km", theme=None)
     if km.n_dropped:
         st.caption(
@@ -278,9 +279,8 @@ else:
                 f"This study's risk score ({study_score:.3f}) is outside the range of the image "
                 f"cohort ({lo_r:.3f} to {hi_r:.3f}): the curve is an extrapolation of the Cox model."
             )
-        km_img = sf.km_figure(
-            cached.survival_km("tcga_image", "OS", "risk_group", unit, None),
-            unit=unit, highlight_group=study_group,
+        km_img = cached.survival_km_figure(
+            "tcga_image", "OS", "risk_group", unit, None, highlight_group=study_group,
             title="This study over the image cohort by model risk group",
         )
         sf.add_individual_curve(km_img, prog, unit=unit)
