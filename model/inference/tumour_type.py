@@ -252,6 +252,8 @@ def picture_to_model_slice(img: np.ndarray, min_side: int = 0, size: int = 128) 
 LANDMARK_PCTS = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99)
 FG_LEVEL = 0.05
 LANDMARKS_FILE = "intensity_landmarks.json"
+#: Name of the served 3D slice path in ``path_check.json`` / ``study_eval.json`` variants.
+SERVED_PATH = "min crop + standardised"
 
 
 def landmarks(x: np.ndarray) -> np.ndarray | None:
@@ -297,7 +299,8 @@ def choose_indices(area: np.ndarray, min_fraction: float = MIN_AREA_FRACTION,
     return ok.astype(np.int64)
 
 
-def tumour_slices(volume, mask) -> tuple[list[tuple[str, int, int]], torch.Tensor, list[str], str]:
+def tumour_slices(volume, mask, min_crop_px: int = MIN_CROP_PX
+                  ) -> tuple[list[tuple[str, int, int]], torch.Tensor, list[str], str]:
     """Model slices of the T1ce ``volume`` through the tumour ``mask``.
 
     Returns ``(where, x, warnings, geometry)``: ``where`` (plane, index, tumour voxels) per
@@ -330,7 +333,7 @@ def tumour_slices(volume, mask) -> tuple[list[tuple[str, int, int]], torch.Tenso
         for idx in choose_indices(area):
             img = display_slice(data, plane, int(idx))
             px = display_spacing(spacing, plane) if spacing else None
-            xs.append(picture_to_model_slice(resample_to_canvas(img, px), MIN_CROP_PX))
+            xs.append(picture_to_model_slice(resample_to_canvas(img, px), min_crop_px))
             where.append((plane, int(idx), int(area[idx])))
     return where, torch.cat(xs)[:, None], warnings, "known" if known else "fov_matched"
 
@@ -365,6 +368,14 @@ def card_evidence(folder: Path) -> dict:
     except (OSError, KeyError, ValueError):
         pass
     try:
+        pc = json.loads((folder / "path_check.json").read_text())["variants"][SERVED_PATH]
+        ev.update(path_check_accuracy=pc["accuracy"], path_check_accuracy_ci95=pc["accuracy_ci95"],
+                  path_check_n_patients=pc["n_patients"],
+                  path_check_what="the served model's own held-out figshare patients through the "
+                                  "3D-study slice path (crop + intensity standardisation)")
+    except (OSError, KeyError, ValueError):
+        pass
+    try:
         se = json.loads((folder / "study_eval.json").read_text())
         ev["study_eval"] = {k: se[k] for k in ("glioma_fraction", "n_studies") if k in se}
     except (OSError, KeyError, ValueError):
@@ -380,18 +391,21 @@ class TumourTypeClassifier:
         device: torch device (default CPU).
         standardise_intensity: apply :func:`standardise` to study slices when the checkpoint
             folder has ``intensity_landmarks.json``.
+        min_crop_px: smallest crop around the foreground (:data:`MIN_CROP_PX`; 0 = plain
+            training crop).
     Raises:
         CheckpointError: see :func:`model.nets.checkpoint.load_checkpoint`.
     """
 
     def __init__(self, checkpoint_dir: str | Path | None = None, device: str = "cpu",
-                 standardise_intensity: bool = True):
+                 standardise_intensity: bool = True, min_crop_px: int = MIN_CROP_PX):
         self.checkpoint_dir = Path(checkpoint_dir or TYPE_CHECKPOINT)
         self.net, self.card = load_checkpoint(self.checkpoint_dir, device)
         self.device = torch.device(device)
         self.classes = list(self.card["classes"])
         self.temperature = float(self.card.get("temperature", 1.0))
         self.evidence = card_evidence(self.checkpoint_dir)
+        self.min_crop_px = int(min_crop_px)
         lm = self.checkpoint_dir / LANDMARKS_FILE
         self.reference_landmarks = (np.array(json.loads(lm.read_text())["reference"])
                                     if standardise_intensity and lm.exists() else None)
@@ -432,7 +446,7 @@ class TumourTypeClassifier:
         if vol is None:
             raise EmptyStudyError(f"The tumour type needs a {sequence} (post-contrast T1) volume; "
                                   f"the study has {', '.join(study.volumes) or 'none'}.")
-        where, x, warnings, geom = tumour_slices(vol, mask)
+        where, x, warnings, geom = tumour_slices(vol, mask, self.min_crop_px)
         prob, feats = self.predict_slices(self.standardise_batch(x))
         p = aggregate(prob)
         per = [SliceEvidence(pl, i, a, {c: float(v) for c, v in zip(self.classes, pr)})
