@@ -49,9 +49,13 @@ def test_each_method_returns_maps_on_the_volume_grid(predictor, small_study, pre
     assert seen == sorted(seen)
 
 
-def test_unknown_method_is_refused(predictor, small_study):
+@pytest.mark.parametrize("method", ["DeepLift", "saliency", "", "GradCAM"])
+def test_unknown_method_is_refused(predictor, small_study, method):
     with pytest.raises(ValueError, match="Unknown attribution method"):
-        predictor.attribution(small_study, "DeepLift")
+        predictor.attribution(small_study, method)
+    with pytest.raises(ValueError, match="Unknown attribution method"):
+        A.compute_attribution(predictor.net, torch.zeros(1, 3, 2, 8, 8),
+                              torch.ones(1, 3, dtype=torch.bool), method)
 
 
 def _cube_study():

@@ -82,12 +82,27 @@ def test_conventions_mirror_axial_and_coronal_only():
             np.testing.assert_array_equal(r[:, ::-1], n)
 
 
-def test_unknown_view_or_convention_is_refused():
-    vol = np.zeros(SHAPE, np.float32)
-    with pytest.raises(ValueError, match="view"):
-        extract_slice(vol, "oblique", 0)
-    with pytest.raises(ValueError, match="convention"):
-        extract_slice(vol, "axial", 0, "upside-down")
+_VOL = np.zeros(SHAPE, np.float32)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: extract_slice(_VOL, "oblique", 0), ValueError, "view"),
+    (lambda: extract_slice(_VOL, "axial", 0, "upside-down"), ValueError, "convention"),
+    (lambda: edge_letters("oblique"), ValueError, "view"),
+    (lambda: view_axis("transverse"), ValueError, "view"),
+    (lambda: voxel_to_pixel((0, 0, 0), SHAPE, "axial", "mirror"), ValueError, "convention"),
+    (lambda: render_base(_VOL, (1, 1, 1), "axial", 0, 0.5, 1.0, overlay=np.zeros((2, 2, 2))),
+     ValueError, "overlay"),
+    (lambda: render_base(_VOL, (1, 1, 1), "axial", 0, 0.5, 1.0, mask=np.zeros((2, 2, 2), np.uint8)),
+     ValueError, "mask"),
+    (lambda: extract_slice(_VOL, "axial", SHAPE[2]), IndexError, ""),
+    (lambda: colormap_lut("rainbow"), KeyError, "rainbow"),
+    (lambda: IntensityStats.of(_VOL + 1).preset("Bone"), KeyError, "Bone"),
+], ids=["view", "convention", "letters-view", "axis-view", "pixel-convention", "overlay-shape",
+        "mask-shape", "index", "colormap", "preset"])
+def test_bad_render_arguments_are_refused(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
 
 
 @pytest.mark.parametrize("view,convention", CASES)
