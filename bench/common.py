@@ -11,9 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from model.core.config import REPO_ROOT as ROOT  # noqa: F401 - the benchmarks' repository root
 
 #: Where tables go: stdout normally, stderr with ``--json`` (so stdout is one JSON object).
 OUT = sys.stdout

@@ -50,11 +50,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from model.inference.attribution import METHODS, compute_attribution  # noqa: E402
+from model.inference.attribution import METHODS, compute_attribution
 
 #: Fractions of the foreground pixels removed / inserted.
 FRACTIONS = np.linspace(0.0, 1.0, 11)
