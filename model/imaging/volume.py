@@ -10,6 +10,7 @@ the array to RAS+ with nibabel's ``orientations`` (the operation of
 
 from __future__ import annotations
 
+import warnings as _warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -19,6 +20,7 @@ from nibabel import orientations as nio
 
 from model.core import config
 from model.core.errors import EmptyStudyError, GeometryError, NotMRIError, WrongDimensionsError
+from model.core.warnings import GeometryWarning
 from model.imaging.io.sniff import looks_like_ct
 
 
@@ -43,9 +45,10 @@ class Volume:
         details: whitelisted technical fields: ``format`` (e.g. "NIfTI-1", "DICOM", "MGH",
             "Analyze", "PNG") and, for DICOM, the fields of
             :data:`model.imaging.io.dicom.DETAIL_FIELDS`.
-        geometry_known: False when the voxel size or orientation is unknown or was assumed
-            (no valid affine, zero/NaN pixel spacing, degenerate orientation, a 2D picture):
-            sizes in mm or mL derived from this volume must then say "unknown".
+        geometry_known: False when the voxel size is unknown or was assumed (no valid affine,
+            an identity placeholder affine, zero/NaN DICOM pixel spacing, degenerate DICOM
+            orientation, a 2D picture): sizes in mm or mL derived from this volume must then
+            say "unknown".
     """
 
     sequence: str
@@ -193,7 +196,9 @@ def make_volume(arr: np.ndarray, affine, name: str, digest: str, fmt: str,
     hint : str, optional
         Recognised sequence, or None.
     geometry_known : bool
-        False when the reader already knows the voxel size or orientation was assumed.
+        False when the reader already knows the voxel size was assumed. The returned volume's
+        flag is also False when the affine is unusable; a :class:`GeometryWarning` is then
+        issued (in addition to the text in ``Volume.warnings``).
 
     Returns
     -------
@@ -229,6 +234,9 @@ def make_volume(arr: np.ndarray, affine, name: str, digest: str, fmt: str,
     n_warn = len(warns)
     affine = _safe_affine(affine, name, warns)
     geometry_known = geometry_known and len(warns) == n_warn
+    if not geometry_known:
+        _warnings.warn(f"{name}: the voxel size is unknown (assumed 1 mm); sizes in mm and mL "
+                       "derived from it are not reliable.", GeometryWarning, stacklevel=2)
     arr, affine = _deshear(arr, affine, name, warns)
     src_ornt = nio.io_orientation(affine)
     source_orientation = "".join(nio.ornt2axcodes(src_ornt))

@@ -56,7 +56,10 @@ from model.core.errors import (
     UploadTooLargeError,
     WrongDimensionsError,
 )
-from model.imaging.io.deid import identifiers, scrub
+from model.imaging.io.dicom_frames import (ENHANCED_MR, Frame, encapsulated,
+                                           frames_of, image_type, num, private,
+                                           transfer_syntax_name, value_of)
+from model.imaging.io.deid import MODALITIES, PHOTOMETRIC, enumerated, fold, identifiers, scrub
 from model.imaging.io.sniff import looks_like_ct, looks_like_dicom
 from model.imaging.sequences import sequence_from_description
 from model.imaging.volume import Volume, make_volume
@@ -72,7 +75,6 @@ DETAIL_FIELDS = (
     "inversion_time_ms",
 )
 
-_ENHANCED_MR = {"1.2.840.10008.5.1.4.1.1.4.1", "1.2.840.10008.5.1.4.1.1.4.4"}
 _CT_SOP = {"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2"}
 _DICOMDIR_SOP = "1.2.840.10008.1.3.10"
 _LOCALIZER_RE = re.compile(
@@ -88,6 +90,12 @@ _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 def _low(text: str | None) -> str:
     return (text or "").lower()
+
+
+def _holds(source: str) -> str:
+    """ "hold" after a plural upload name ("2 DICOM files"), else "holds"."""
+    return "hold" if re.fullmatch(r"\d+ DICOM files", source) else "holds"
+
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,7 @@ class _Series:
     sequence_hint: str | None
     warnings: tuple[str, ...] = ()
     details: dict = field(default_factory=dict)
+    geometry_known: bool = True
 
 
 
@@ -146,126 +155,6 @@ def _parse(data: bytes) -> Dataset | None:
     return ds
 
 
-def _float(v, default=None):
-    try:
-        f = float(v)
-    except Exception:
-        return default
-    return f if np.isfinite(f) else default
-
-
-def _floats(v, n):
-    try:
-        out = [float(x) for x in v]
-    except Exception:
-        return None
-    if len(out) != n or not all(np.isfinite(out)):
-        return None
-    return out
-
-
-def _get(ds, kw, default=None):
-    try:
-        v = ds.get(kw, default)
-    except Exception:
-        return default
-    return default if v is None else v
-
-
-def _private(ds, tag):
-    try:
-        elem = ds.get(tag)
-        return None if elem is None else elem.value
-    except Exception:
-        return None
-
-
-def _image_type(ds) -> list[str]:
-    v = _get(ds, "ImageType", [])
-    if isinstance(v, str):
-        v = v.split("\\")
-    try:
-        return [str(x).upper().strip() for x in v]
-    except Exception:
-        return []
-
-
-# --------------------------------------------------------------------------- frames
-
-@dataclass
-class _Frame:
-    ds: Dataset
-    index: int | None
-    position: np.ndarray | None
-    row_cos: np.ndarray | None
-    col_cos: np.ndarray | None
-    spacing: tuple[float, float] | None
-    slope: float
-    intercept: float
-    uid: str
-    instance: int
-    b_value: float | None = None
-    thickness: float | None = None
-
-
-def _fg(item, shared, seq_kw, attr):
-    """Attribute ``attr`` of functional group ``seq_kw``: per-frame item first, then shared."""
-    for src in (item, shared):
-        if src is None:
-            continue
-        seq = _get(src, seq_kw)
-        if seq:
-            try:
-                v = _get(seq[0], attr)
-            except Exception:
-                v = None
-            if v is not None:
-                return v
-    return None
-
-
-def _frames_of(ds: Dataset) -> list[_Frame]:
-    uid = str(_get(ds, "SOPInstanceUID", ""))
-    inst = int(_float(_get(ds, "InstanceNumber"), 0) or 0)
-    sop = str(_get(ds, "SOPClassUID", ""))
-    n_frames = int(_float(_get(ds, "NumberOfFrames"), 1) or 1)
-    if sop in _ENHANCED_MR or "PerFrameFunctionalGroupsSequence" in ds:
-        shared_seq = _get(ds, "SharedFunctionalGroupsSequence")
-        shared = shared_seq[0] if shared_seq else None
-        per = _get(ds, "PerFrameFunctionalGroupsSequence") or []
-        frames = []
-        for k in range(n_frames):
-            item = per[k] if k < len(per) else None
-            pos = _floats(_fg(item, shared, "PlanePositionSequence", "ImagePositionPatient") or [], 3)
-            iop = _floats(_fg(item, shared, "PlaneOrientationSequence", "ImageOrientationPatient") or [], 6)
-            ps = _floats(_fg(item, shared, "PixelMeasuresSequence", "PixelSpacing") or [], 2)
-            th = _float(_fg(item, shared, "PixelMeasuresSequence", "SliceThickness"))
-            slope = _float(_fg(item, shared, "PixelValueTransformationSequence", "RescaleSlope"), 1.0)
-            inter = _float(_fg(item, shared, "PixelValueTransformationSequence", "RescaleIntercept"), 0.0)
-            b = _float(_fg(item, shared, "MRDiffusionSequence", "DiffusionBValue"))
-            frames.append(_Frame(
-                ds, k, np.array(pos) if pos else None,
-                np.array(iop[:3]) if iop else None, np.array(iop[3:]) if iop else None,
-                (ps[0], ps[1]) if ps else None, slope or 1.0, inter or 0.0, f"{uid}#{k}", k, b, th,
-            ))
-        return frames
-    pos = _floats(_get(ds, "ImagePositionPatient", []), 3)
-    iop = _floats(_get(ds, "ImageOrientationPatient", []), 6)
-    ps = _floats(_get(ds, "PixelSpacing", []), 2) or _floats(_get(ds, "ImagerPixelSpacing", []), 2)
-    slope = _float(_get(ds, "RescaleSlope"), 1.0)
-    inter = _float(_get(ds, "RescaleIntercept"), 0.0)
-    b = _float(_get(ds, "DiffusionBValue"))
-    if b is None:
-        b = _float(_private(ds, (0x0019, 0x100C)))  # Siemens B_value
-    th = _float(_get(ds, "SliceThickness"))
-    return [
-        _Frame(ds, k if n_frames > 1 else None, np.array(pos) if pos else None,
-               np.array(iop[:3]) if iop else None, np.array(iop[3:]) if iop else None,
-               (ps[0], ps[1]) if ps else None, slope or 1.0, inter or 0.0, f"{uid}#{k}", inst, b, th)
-        for k in range(max(1, n_frames))
-    ]
-
-
 # --------------------------------------------------------------------------- series
 
 class _Drop(Exception):
@@ -277,26 +166,31 @@ class _Drop(Exception):
 
 
 def _series_label(ds0: Dataset, idents: set[str], k: int) -> tuple[str, str]:
-    desc = scrub(" ".join(str(_get(ds0, kw, "") or "") for kw in ("SeriesDescription",)).strip()
-                 or str(_get(ds0, "ProtocolName", "") or ""), idents)
-    num = _float(_get(ds0, "SeriesNumber"))
-    label = f"series {int(num)}" if num is not None else f"series #{k + 1}"
+    desc = scrub(" ".join(str(value_of(ds0, kw, "") or "") for kw in ("SeriesDescription",)).strip()
+                 or str(value_of(ds0, "ProtocolName", "") or ""), idents)
+    number = num(value_of(ds0, "SeriesNumber"))
+    label = f"series {int(number)}" if number is not None and abs(number) < 1e9 else f"series #{k + 1}"
     return (f"{label} ({desc})" if desc else label), desc
 
 
-def _check_series_kind(datasets: list[Dataset], frames: list[_Frame], label: str) -> None:
+def _check_series_kind(datasets: list[Dataset], frames: list[Frame], label: str) -> None:
     ds0 = datasets[0]
-    modality = str(_get(ds0, "Modality", "") or "").upper()
-    sop = str(_get(ds0, "SOPClassUID", ""))
+    raw_modality = str(value_of(ds0, "Modality", "") or "").strip()
+    modality = enumerated(raw_modality, MODALITIES)
+    sop = str(value_of(ds0, "SOPClassUID", ""))
     if modality == "CT" or sop in _CT_SOP:
         raise NotMRIError(f"{label} is CT (DICOM Modality CT), not MRI. TumorBoard reads MRI only.")
+    if raw_modality and modality is None:
+        raise NotMRIError(f"{label} has an unknown Modality value, not MR. TumorBoard reads MRI "
+                          "only; export the MR series again.")
     if modality and modality != "MR":
-        raise NotMRIError(f"{label} has DICOM Modality {modality[:8]}, not MR. TumorBoard reads MRI only.")
+        raise NotMRIError(f"{label} has DICOM Modality {modality} ({MODALITIES[modality]}), not MR. "
+                          "TumorBoard reads MRI only.")
     itype = set()
     for ds in datasets:
-        itype.update(_image_type(ds))
-    text = _low(f"{_get(ds0, 'SeriesDescription', '')} {_get(ds0, 'ProtocolName', '')}")
-    if "MOSAIC" in itype or any(_private(ds, (0x0019, 0x100A)) is not None for ds in datasets[:3]):
+        itype.update(image_type(ds))
+    text = _low(f"{value_of(ds0, 'SeriesDescription', '')} {value_of(ds0, 'ProtocolName', '')}")
+    if "MOSAIC" in itype or any(private(ds, (0x0019, 0x100A)) is not None for ds in datasets[:3]):
         raise UnsupportedDicomError(
             f"{label} is a Siemens mosaic (many slices tiled in one image, used for fMRI and "
             "diffusion). It cannot be read as a structural volume; upload an anatomical series.")
@@ -315,13 +209,19 @@ def _check_series_kind(datasets: list[Dataset], frames: list[_Frame], label: str
     if _PERFUSION_RE.search(text):
         raise TimeSeriesError(
             f"{label} is a perfusion/functional time series, not a structural sequence.")
-    spp = int(_float(_get(ds0, "SamplesPerPixel"), 1) or 1)
-    photo = str(_get(ds0, "PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2").upper()
+    spp = int(num(value_of(ds0, "SamplesPerPixel"), 1) or 1)
+    raw_photo = str(value_of(ds0, "PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2")
+    photo = enumerated(raw_photo, PHOTOMETRIC)
+    if photo is None:
+        raise UnreadableFileError(
+            f"{label} has an unknown PhotometricInterpretation value, so its pixels cannot be "
+            "interpreted. Export the original greyscale series again.")
     if spp != 1 or not photo.startswith("MONOCHROME"):
+        kind = PHOTOMETRIC[photo] if not photo.startswith("MONOCHROME") else f"{spp} samples per pixel"
         raise WrongDimensionsError(
-            f"{label} holds colour images ({photo[:16]}), not MRI intensities. Upload the "
+            f"{label} holds colour images ({kind}), not MRI intensities. Upload the "
             "original greyscale series.")
-    comp = str(_get(ds0, "ComplexImageComponent", "") or "").upper()
+    comp = str(value_of(ds0, "ComplexImageComponent", "") or "").upper()
     if comp in {"PHASE", "REAL", "IMAGINARY", "COMPLEX"} or "P" in itype or "PHASE" in itype:
         raise WrongDimensionsError(
             f"{label} holds phase or complex images, not magnitude images. Upload the "
@@ -337,8 +237,8 @@ def _pixels(ds: Dataset, cache: dict, label: str) -> np.ndarray:
                 _warnings.simplefilter("ignore")
                 arr = ds.pixel_array
         except Exception as exc:
-            ts_name = getattr(ts, "name", None) or "an unknown encoding"
-            if isinstance(exc, (NotImplementedError, RuntimeError)) and ts is not None and ts.is_compressed:
+            ts_name = transfer_syntax_name(ts) or "an unknown encoding"
+            if isinstance(exc, (NotImplementedError, RuntimeError)) and encapsulated(ts):
                 raise UnsupportedDicomError(
                     f"{label} is compressed as {ts_name}, which this installation cannot decode. "
                     "Export the series uncompressed (Explicit VR Little Endian).") from None
@@ -349,7 +249,7 @@ def _pixels(ds: Dataset, cache: dict, label: str) -> np.ndarray:
     return cache[key]
 
 
-def _frame_pixels(fr: _Frame, cache: dict, label: str, rows: int, cols: int) -> np.ndarray:
+def _frame_pixels(fr: Frame, cache: dict, label: str, rows: int, cols: int) -> np.ndarray:
     arr = _pixels(fr.ds, cache, label)
     if fr.index is not None:
         if arr.ndim != 3 or fr.index >= arr.shape[0]:
@@ -357,17 +257,33 @@ def _frame_pixels(fr: _Frame, cache: dict, label: str, rows: int, cols: int) -> 
         arr = arr[fr.index]
     if arr.shape != (rows, cols):
         raise UnreadableFileError(f"{label}: an image does not have the size its header states.")
-    return arr.astype(np.float32) * np.float32(fr.slope) + np.float32(fr.intercept)
+    with np.errstate(over="ignore", invalid="ignore"):  # a hostile RescaleSlope: inf, then refused
+        return arr.astype(np.float32) * np.float32(fr.slope) + np.float32(fr.intercept)
 
 
-def _stack_series(datasets: list[Dataset], frames: list[_Frame], label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _stack_series(datasets: list[Dataset], frames: list[Frame], label: str
+                  ) -> tuple[np.ndarray, np.ndarray, list[str], bool]:
+    """Sort, check and stack the frames of one series.
+
+    Returns
+    -------
+    data : numpy.ndarray
+        float32 (columns, rows, slices), rescaled.
+    affine : numpy.ndarray
+        float64 (4, 4) voxel -> RAS+ mm.
+    warns : list of str
+    geometry_known : bool
+        False when the pixel spacing (missing, zero, NaN), the orientation (missing,
+        degenerate) or the slice spacing had to be assumed.
+    """
     warns: list[str] = []
+    known = True
     ds0 = datasets[0]
     rows, cols = int(ds0.Rows), int(ds0.Columns)
     if not (1 <= rows <= config.MAX_DICOM_MATRIX and 1 <= cols <= config.MAX_DICOM_MATRIX):
         raise UnreadableFileError(f"{label}: image size {rows}x{cols} is not plausible.")
     for ds in datasets:
-        if (int(_float(_get(ds, "Rows"), -1)), int(_float(_get(ds, "Columns"), -1))) != (rows, cols):
+        if (int(num(value_of(ds, "Rows"), -1)), int(num(value_of(ds, "Columns"), -1))) != (rows, cols):
             raise IncompleteSeriesError(
                 f"{label} mixes images of different sizes; it is not one volume. Export the "
                 "series again or upload each part separately.")
@@ -375,7 +291,7 @@ def _stack_series(datasets: list[Dataset], frames: list[_Frame], label: str) -> 
         raise UploadTooLargeError(f"{label} has {rows}x{cols}x{len(frames)} voxels, above the "
                                   f"{config.MAX_VOXELS} limit.")
     # Same instance read twice (a file copied twice into the folder).
-    seen: dict[str, _Frame] = {}
+    seen: dict[str, Frame] = {}
     for fr in frames:
         seen.setdefault(fr.uid, fr)
     if len(seen) < len(frames):
@@ -392,7 +308,16 @@ def _stack_series(datasets: list[Dataset], frames: list[_Frame], label: str) -> 
                                         "one volume.")
     else:
         ps = (1.0, 1.0)
-        warns.append(f"{label}: no pixel spacing in the header; 1 mm pixels assumed.")
+        known = False
+        warns.append(f"{label}: no usable pixel spacing in the header (missing, zero or not a "
+                     "number); 1 mm pixels were assumed, so sizes in mm and mL are unknown.")
+    if geometry:
+        r0, c0 = frames[0].row_cos, frames[0].col_cos
+        nr, nc = np.linalg.norm(r0), np.linalg.norm(c0)
+        if nr >= 1e-6 and nc >= 1e-6 and abs(float((r0 / nr) @ (c0 / nc))) > 0.99:
+            geometry = False
+            warns.append(f"{label}: the image orientation in the header is degenerate (row and "
+                         "column directions are parallel).")
 
     if geometry:
         r = frames[0].row_cos
@@ -470,17 +395,19 @@ def _stack_series(datasets: list[Dataset], frames: list[_Frame], label: str) -> 
                         f"{label}: unevenly spaced slices ({diffs.min():.2f} to {diffs.max():.2f} mm "
                         "apart); a regular volume cannot be built from them. Export a series with "
                         "regular slice spacing.")
-            sbs = _float(_get(ds0, "SpacingBetweenSlices"))
+            sbs = num(value_of(ds0, "SpacingBetweenSlices"))
             if sbs and sbs > 0 and step > 1.8 * sbs and abs(step / sbs - round(step / sbs)) < 0.1:
                 warns.append(f"{label}: slices are {step:.2f} mm apart but the header says "
                              f"{sbs:.2f} mm: every other slice may be missing.")
         else:  # one slice: its thickness is its extent
-            step = frames[0].thickness or _float(_get(ds0, "SpacingBetweenSlices")) or 1.0
+            step = frames[0].thickness or num(value_of(ds0, "SpacingBetweenSlices")) or 1.0
+            known = known and bool(frames[0].thickness or num(value_of(ds0, "SpacingBetweenSlices")))
         origin = frames[0].position
     else:
         frames.sort(key=lambda f: (f.instance, f.index or 0))
         r, c, n = np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), np.array([0, 0, 1.0])
-        step = _float(_get(ds0, "SpacingBetweenSlices")) or frames[0].thickness or 1.0
+        step = num(value_of(ds0, "SpacingBetweenSlices")) or frames[0].thickness or 1.0
+        known = False
         warns.append(f"{label}: no slice position/orientation in the header; slices were stacked "
                      f"in instance order {step:g} mm apart and the orientation is unknown "
                      "(left/right may be wrong).")
@@ -489,33 +416,34 @@ def _stack_series(datasets: list[Dataset], frames: list[_Frame], label: str) -> 
     data = np.empty((cols, rows, len(frames)), dtype=np.float32)
     for k, fr in enumerate(frames):
         data[:, :, k] = _frame_pixels(fr, cache, label, rows, cols).T
-    photo = str(_get(ds0, "PhotometricInterpretation", "") or "").upper()
+    photo = str(value_of(ds0, "PhotometricInterpretation", "") or "").upper()
     if photo == "MONOCHROME1":
-        data = (data.max() + data.min() - data).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            data = (data.max() + data.min() - data).astype(np.float32)
         warns.append(f"{label}: MONOCHROME1 images (inverted grey scale) were inverted back.")
     lps = np.eye(4)
     lps[:3, 0] = r * ps[1]
     lps[:3, 1] = c * ps[0]
     lps[:3, 2] = n * step
     lps[:3, 3] = origin
-    return data, _LPS_TO_RAS @ lps, warns
+    return data, _LPS_TO_RAS @ lps, warns, known
 
 
-def _details(ds0: Dataset, desc: str, n_slices: int) -> dict:
+def _details(ds0: Dataset, desc: str, n_slices: int, idents: set[str]) -> dict:
     ts = getattr(getattr(ds0, "file_meta", None), "TransferSyntaxUID", None)
     out = {
         "format": "DICOM",
-        "modality": str(_get(ds0, "Modality", "") or "")[:8],
-        "series_number": int(_float(_get(ds0, "SeriesNumber"), 0) or 0),
+        "modality": enumerated(value_of(ds0, "Modality", ""), MODALITIES) or "",
+        "series_number": int(num(value_of(ds0, "SeriesNumber"), 0) or 0),
         "description": desc,
-        "manufacturer": scrub(str(_get(ds0, "Manufacturer", "") or ""), set(), 32),
-        "field_strength_t": _float(_get(ds0, "MagneticFieldStrength")),
-        "transfer_syntax": getattr(ts, "name", "") or "",
-        "enhanced": str(_get(ds0, "SOPClassUID", "")) in _ENHANCED_MR,
+        "manufacturer": scrub(str(value_of(ds0, "Manufacturer", "") or ""), idents, 32),
+        "field_strength_t": num(value_of(ds0, "MagneticFieldStrength")),
+        "transfer_syntax": transfer_syntax_name(ts) or ("unknown" if ts else ""),
+        "enhanced": str(value_of(ds0, "SOPClassUID", "")) in ENHANCED_MR,
         "slices": n_slices,
-        "repetition_time_ms": _float(_get(ds0, "RepetitionTime")),
-        "echo_time_ms": _float(_get(ds0, "EchoTime")),
-        "inversion_time_ms": _float(_get(ds0, "InversionTime")),
+        "repetition_time_ms": num(value_of(ds0, "RepetitionTime")),
+        "echo_time_ms": num(value_of(ds0, "EchoTime")),
+        "inversion_time_ms": num(value_of(ds0, "InversionTime")),
     }
     return {k: out[k] for k in DETAIL_FIELDS}
 
@@ -558,14 +486,14 @@ def read_dicom_series(members: Sequence[tuple[str, bytes]], source: str) -> tupl
     for sv in series:
         digest = hashlib.sha256(sv.data.tobytes() + sv.affine.tobytes()).hexdigest()
         out.append(make_volume(sv.data, sv.affine, sv.label, digest, "DICOM", list(sv.warnings),
-                               sv.details, hint=sv.sequence_hint))
+                               sv.details, hint=sv.sequence_hint, geometry_known=sv.geometry_known))
     return out, notes
 
 
 def _read_dicom_series(members, source):
     notes: list[str] = []
     if len(members) > config.MAX_ARCHIVE_MEMBERS:
-        raise UploadTooLargeError(f"{source} holds {len(members)} files; the limit is {config.MAX_ARCHIVE_MEMBERS}.")
+        raise UploadTooLargeError(f"{source} {_holds(source)} {len(members)} files; the limit is {config.MAX_ARCHIVE_MEMBERS}.")
     parsed: list[Dataset] = []
     skipped = 0
     for name, data in members:
@@ -576,45 +504,47 @@ def _read_dicom_series(members, source):
             skipped += 1
             continue
         parsed.append(ds)
+    # Identifiers of every file: the upload's own name and every kept text are scrubbed of them.
+    idents: set[str] = set()
+    for ds in parsed:
+        idents |= identifiers(ds)
+    source = scrub(source, idents, 120) or "The upload"
     if skipped:
         notes.append(f"{source}: {skipped} file(s) that are not DICOM images were skipped.")
     if not parsed:
         raise UnreadableFileError(
-            f"{source} holds no readable DICOM image. Upload the folder of a DICOM MR series "
+            f"{source} {_holds(source)} no readable DICOM image. Upload the folder of a DICOM MR series "
             "(zipped), or NIfTI files.")
     # One study is one patient: an archive mixing patients is refused (identities compared,
     # never shown); several sessions of one patient are loaded with a warning.
-    patients = {tuple(str(_get(ds, kw, "") or "").strip() for kw in
+    patients = {tuple(fold(str(value_of(ds, kw, "") or "")).strip() for kw in
                       ("PatientID", "PatientName", "PatientBirthDate")) for ds in parsed}
     patients.discard(("", "", ""))
     if len(patients) > 1:
         raise MixedPatientsError(
-            f"{source} holds images of {len(patients)} different patients. Upload one patient's "
+            f"{source} {_holds(source)} images of {len(patients)} different patients. Upload one patient's "
             "study at a time.")
-    studies = {str(_get(ds, "StudyInstanceUID", "") or "") for ds in parsed} - {""}
+    studies = {str(value_of(ds, "StudyInstanceUID", "") or "") for ds in parsed} - {""}
     if len(studies) > 1:
-        notes.append(f"{source} holds series from {len(studies)} different studies (sessions) of "
+        notes.append(f"{source} {_holds(source)} series from {len(studies)} different studies (sessions) of "
                      "one patient: they may not be co-registered.")
     by_series: dict[str, list[Dataset]] = {}
     for ds in parsed:
-        by_series.setdefault(str(_get(ds, "SeriesInstanceUID", "") or "no-uid"), []).append(ds)
+        by_series.setdefault(str(value_of(ds, "SeriesInstanceUID", "") or "no-uid"), []).append(ds)
     ordered = sorted(by_series.values(),
-                     key=lambda g: (_float(_get(g[0], "SeriesNumber"), 1e9), str(_get(g[0], "SeriesInstanceUID", ""))))
+                     key=lambda g: (num(value_of(g[0], "SeriesNumber"), 1e9), str(value_of(g[0], "SeriesInstanceUID", ""))))
     volumes: list[_Series] = []
     errors: list[tuple[bool, StudyError]] = []
     single = len(members) == 1 and len(ordered) == 1
     for k, datasets in enumerate(ordered):
-        datasets.sort(key=lambda ds: _float(_get(ds, "InstanceNumber"), 0) or 0)
+        datasets.sort(key=lambda ds: num(value_of(ds, "InstanceNumber"), 0) or 0)
         ds0 = datasets[0]
-        idents = set()
-        for ds in datasets[:1]:
-            idents |= identifiers(ds)
         label, desc = _series_label(ds0, idents, k)
         label = source if single else f"{source} › {label}"
         try:
-            frames = [f for ds in datasets for f in _frames_of(ds)]
+            frames = [f for ds in datasets for f in frames_of(ds, label)]
             _check_series_kind(datasets, frames, label)
-            data, affine, warns = _stack_series(datasets, frames, label)
+            data, affine, warns, known = _stack_series(datasets, frames, label)
             if looks_like_ct(data):
                 raise NotMRIError(f"{label} has intensities like CT Hounsfield units (air near "
                                   "-1000), not MRI. TumorBoard reads MRI only.")
@@ -624,11 +554,11 @@ def _read_dicom_series(members, source):
         except StudyError as exc:
             errors.append((False, exc))
             continue
-        text = f"{_get(ds0, 'SeriesDescription', '')} {_get(ds0, 'ProtocolName', '')}"
-        agent = bool(str(_get(ds0, "ContrastBolusAgent", "") or "").strip())
-        hint = sequence_from_description(text, agent, str(_get(ds0, "AcquisitionContrast", "") or ""))
+        text = f"{value_of(ds0, 'SeriesDescription', '')} {value_of(ds0, 'ProtocolName', '')}"
+        agent = bool(str(value_of(ds0, "ContrastBolusAgent", "") or "").strip())
+        hint = sequence_from_description(text, agent, str(value_of(ds0, "AcquisitionContrast", "") or ""))
         volumes.append(_Series(data, affine, label, hint, tuple(warns),
-                                   _details(ds0, desc, data.shape[2])))
+                               _details(ds0, desc, data.shape[2], idents), known))
     if volumes:
         notes.extend(dict.fromkeys(f"Skipped: {exc}" for _, exc in errors))
     if not volumes:
@@ -639,6 +569,6 @@ def _read_dicom_series(members, source):
         texts = list(dict.fromkeys(str(e) for e in major))
         msg = " ".join(texts[:4])
         more = f" (and {len(texts) - 4} more)" if len(texts) > 4 else ""
-        raise type(major[0])(f"{source} holds no usable MRI series. {msg}{more}")
+        raise type(major[0])(f"{source} {_holds(source)} no usable MRI series. {msg}{more}")
     return volumes, notes
 

@@ -24,9 +24,10 @@ from model.imaging.io.archive import read_capped
 from model.imaging.sequences import recognise_sequence
 from model.imaging.volume import Volume, make_volume
 
-def _nifti_affine(img, name: str, warns: list[str]):
-    """Affine of a NIfTI (1, 2 or pair) image: sform when its code > 0, else qform; warns
-    when both are set and disagree, or when neither is."""
+def _nifti_affine(img, name: str, warns: list[str]) -> tuple[np.ndarray | None, bool]:
+    """``(affine, voxel size known)`` of a NIfTI (1, 2 or pair) image: sform when its code > 0,
+    else qform; warns when both are set and disagree, or when neither is. An identity affine
+    is a placeholder: its 1 mm voxels are not believed (flag False)."""
     hdr = img.header
     try:
         scode, qcode = int(hdr["sform_code"]), int(hdr["qform_code"])
@@ -60,13 +61,14 @@ def _nifti_affine(img, name: str, warns: list[str]):
                          "rotation), usually a placeholder written by a conversion tool; "
                          "orientation and voxel size may be wrong. Use the scanner's original "
                          "NIfTI or DICOM if you can.")
-        return chosen
+            return chosen, False
+        return chosen, True
     warns.append(f"{name}: the header has no orientation (qform and sform codes are 0); the "
                  "voxel sizes were used with a default orientation, so left/right may be wrong.")
     try:
-        return hdr.get_base_affine()
+        return hdr.get_base_affine(), True
     except Exception:
-        return None
+        return None, True
 
 
 def _float32_c(dataobj) -> np.ndarray:
@@ -130,21 +132,44 @@ def _image_volumes(img, name: str, digest: str, fmt: str, warns: list[str]) -> l
             "Upload the complete file."
         ) from None
     if isinstance(img, (nib.Nifti1Image, nib.Nifti2Image, nib.Nifti1Pair)):
-        affine = _nifti_affine(img, name, warns)
+        affine, known = _nifti_affine(img, name, warns)
     else:
+        known = True
         try:
             affine = img.affine
         except Exception:
             affine = None
     if n_vol == 1:
-        return [make_volume(arr[..., 0], affine, name, digest, fmt, warns, hint=recognise_sequence(name))]
+        return [make_volume(arr[..., 0], affine, name, digest, fmt, warns,
+                            hint=recognise_sequence(name), geometry_known=known)]
     out = []
     for c in range(n_vol):
         label = f"{name} › channel {c + 1}/{n_vol}"
         cdigest = hashlib.sha256(f"{digest}:{c}".encode()).hexdigest()
         out.append(make_volume(arr[..., c], affine, label, cdigest, fmt,
-                           [w.replace(name, label, 1) for w in warns]))
+                               [w.replace(name, label, 1) for w in warns], geometry_known=known))
     return out
+
+
+def _check_data_size(img, available: int, name: str) -> None:
+    """Refuse a header that describes more voxel bytes than the file holds, before anything is
+    read or allocated (a truncated download, or dims claiming a huge image in a small file).
+
+    Raises
+    ------
+    UnreadableFileError
+        ``data offset + prod(dims) * itemsize`` exceeds ``available`` bytes.
+    """
+    try:
+        offset = int(img.header.get_data_offset())
+        needed = offset + int(np.prod([int(d) for d in img.shape], dtype=object)) * \
+            img.header.get_data_dtype().itemsize
+    except Exception:  # an unreadable header field: the guarded read below refuses it
+        return
+    if needed > available:
+        raise UnreadableFileError(
+            f"{name} is truncated: its header describes {needed:,} bytes of image data but the "
+            f"file holds {available:,}. Upload the complete file.")
 
 
 def read_nifti(raw: bytes, name: str, kind: str, digest: str) -> list[Volume]:
@@ -157,6 +182,7 @@ def read_nifti(raw: bytes, name: str, kind: str, digest: str) -> list[Volume]:
         raise UnreadableFileError(
             f"{name}: the NIfTI header is corrupt ({type(exc).__name__}). Re-export the volume."
         ) from None
+    _check_data_size(img, len(raw), name)
     return _image_volumes(img, name, digest, "NIfTI-2" if kind == "nifti2" else "NIfTI-1", [])
 
 
@@ -170,6 +196,7 @@ def read_mgh(raw: bytes, name: str, digest: str) -> list[Volume]:
     except Exception as exc:
         raise UnreadableFileError(
             f"{name}: the MGH header is corrupt ({type(exc).__name__}). Re-export the volume.") from None
+    _check_data_size(img, len(raw), name)
     return _image_volumes(img, name, digest, "MGH", [])
 
 

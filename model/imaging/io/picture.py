@@ -52,5 +52,5 @@ def read_picture(raw: bytes, name: str, digest: str) -> list[Volume]:
              "convention (patient's right on the left, anterior at the top). Upload the 3D "
              "volume if you have it."]
     return [make_volume(data, np.eye(4), name, digest, "PNG" if raw[:4] == b"\x89PNG" else "JPEG",
-                    warns, hint=recognise_sequence(name))]
+                        warns, hint=recognise_sequence(name), geometry_known=False)]
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Sequence
@@ -32,6 +34,7 @@ from model.imaging.io.archive import read_capped, read_dir, unzip
 from model.imaging.io.dicom import read_dicom_series
 from model.imaging.io.nifti import read_mgh, read_nifti, read_pair
 from model.imaging.io.picture import read_picture
+from model.imaging.io.quiet import quiet_loading
 from model.imaging.io.sniff import (DESCRIBE, DICOM_EXT, MGH_EXT, NIFTI_EXT, PAIR_EXT, PICTURE_EXT,
                                     SKIPPED_EXT, extension, looks_like_dicom, sniff)
 from model.imaging.sequences import SKIP, canonical_sequence, is_mask_name, stem
@@ -223,9 +226,14 @@ def read_group(g: Group) -> tuple[list[Volume], list[str]]:
 
 
 def guard(display: str, fn, *args):
-    """Run a loader; any non-StudyError (a library bug on hostile input) becomes a refusal."""
+    """Run a loader; any non-StudyError (a library bug on hostile input) becomes a refusal.
+
+    Library warnings and log records are captured meanwhile (:func:`quiet_loading`), so a
+    refusal is one line and nothing a library prints can quote a header value.
+    """
     try:
-        return fn(*args)
+        with quiet_loading():
+            return fn(*args)
     except StudyError:
         raise
     except MemoryError:
@@ -304,29 +312,81 @@ def load_volume(data: bytes, name: str, sequence: str) -> tuple[Volume, list[str
     return vol, list(vol.warnings)
 
 
+def _regular_file_size(p: Path) -> int:
+    """Size of a regular file; anything else (named pipe, device, socket) is refused before a
+    byte is read, because reading it could block forever or never end.
+
+    Raises
+    ------
+    UnreadableFileError
+        Missing, unreadable, or not a regular file.
+    """
+    try:
+        st = os.stat(p)  # follows symlinks: a link to a FIFO is a FIFO
+    except OSError as exc:
+        raise UnreadableFileError(f"Cannot read {p.name}: {exc.strerror or exc}.") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "not a regular file")
+        raise UnreadableFileError(f"{p.name} is {kind}, not a file; give the image file itself.")
+    return st.st_size
+
+
+def _analyze_partner(p: Path) -> Path | None:
+    """The other half of an Analyze / NIfTI pair beside ``p`` (``x.hdr`` <-> ``x.img``, also
+    gzipped and upper-case spellings), or None."""
+    low = p.name.lower()
+    base = low[:-3] if low.endswith(".gz") else low
+    if not base.endswith((".hdr", ".img")):
+        return None
+    stem_ = p.name[:len(base) - 4]
+    want = ".img" if base.endswith(".hdr") else ".hdr"
+    for cand in (stem_ + e + z for e in (want, want.upper()) for z in ("", ".gz", ".GZ")):
+        if (p.parent / cand).is_file():
+            return p.parent / cand
+    return None
+
+
 def files_from_paths(paths: Sequence[Path], sequences: Sequence[str | None]
                      ) -> list[tuple[str, bytes | Path, str | None]]:
     """Read files on disk into ``(name, bytes, sequence)``; a folder stays a :class:`Path` (read
-    by :func:`model.imaging.io.archive.read_dir` when grouped).
+    by :func:`model.imaging.io.archive.read_dir` when grouped). An Analyze ``.hdr`` (or
+    ``.img``) given alone brings the other half of its pair from beside it.
 
     Raises
     ------
     UploadTooLargeError
         A file is above ``config.MAX_FILE_BYTES``.
     UnreadableFileError
-        A path does not exist or cannot be read.
+        A path does not exist, cannot be read, or is not a regular file (FIFO, device, socket).
     """
+    paths, sequences = list(paths), list(sequences)
+    given = {Path(p).resolve() for p in paths if Path(p).exists()}
+    for p, s in list(zip(paths, sequences)):
+        partner = _analyze_partner(Path(p))
+        if partner is not None and partner.resolve() not in given:
+            paths.append(partner)
+            sequences.append(s)
+            given.add(partner.resolve())
     files: list[tuple[str, bytes | Path, str | None]] = []
     for p, s in zip(paths, sequences):
+        p = Path(p)
         if p.is_dir():
             files.append((p.name or str(p), p, s))
             continue
+        size = _regular_file_size(p)
+        if size > config.MAX_FILE_BYTES:
+            raise UploadTooLargeError(f"{p.name} is {size / 2**20:.0f} MiB; the limit is "
+                                      f"{config.MAX_FILE_BYTES // 2**20} MiB.")
         try:
-            size = p.stat().st_size
-            if size > config.MAX_FILE_BYTES:
-                raise UploadTooLargeError(f"{p.name} is {size / 2**20:.0f} MiB; the limit is "
-                                          f"{config.MAX_FILE_BYTES // 2**20} MiB.")
-            files.append((p.name, p.read_bytes(), s))
+            with open(p, "rb") as fh:
+                data = fh.read(config.MAX_FILE_BYTES + 1)
         except OSError as exc:
             raise UnreadableFileError(f"Cannot read {p.name}: {exc.strerror or exc}.") from None
+        if len(data) > config.MAX_FILE_BYTES:
+            raise UploadTooLargeError(f"{p.name} is larger than the {config.MAX_FILE_BYTES // 2**20} "
+                                      "MiB limit.")
+        files.append((p.name, data, s))
     return files
