@@ -128,14 +128,30 @@ class GatedAttentionPool(nn.Module):
 class MultiSequenceNet(nn.Module):
     """The TumorBoard network.
 
-    forward(x, present):
-        x: float32 (B, S, K, H, W), S = len(config.sequences) in config order; absent
-            sequences may hold anything (they are masked out). For ``encoder="3d"`` K = H = W =
-            ``volume_size`` (a cube per sequence) and ``slice_weights`` has K = 1.
-        present: bool (B, S), at least one True per row.
-    returns dict:
-        ``logits`` (B, n_classes), ``risk`` (B,) Cox log-risk, ``sequence_weights`` (B, S)
-        (zero for absent sequences, rows sum to 1), ``slice_weights`` (B, S, K).
+    Parameters
+    ----------
+    config : NetConfig
+        Architecture; ``config.sequences`` fixes the order of the S input channels.
+
+    Raises
+    ------
+    ValueError
+        ``config.encoder`` is neither ``"2d"`` nor ``"3d"``.
+
+    Notes
+    -----
+    ``forward(x, present)``:
+
+    x : torch.Tensor
+        float32 (B, S, K, H, W), S = len(config.sequences) in config order; absent sequences
+        may hold anything (they are masked out). For ``encoder="3d"`` K = H = W =
+        ``volume_size`` (a cube per sequence) and ``slice_weights`` has K = 1.
+    present : torch.Tensor
+        bool (B, S), at least one True per row.
+
+    It returns a dict: ``logits`` float32 (B, n_classes), ``risk`` float32 (B,) Cox log-risk,
+    ``sequence_weights`` (B, S) (zero for absent sequences, rows sum to 1), ``slice_weights``
+    (B, S, K) (each row sums to 1).
     """
 
     def __init__(self, config: NetConfig):

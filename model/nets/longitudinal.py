@@ -49,6 +49,16 @@ class LongitudinalNet(nn.Module):
     shorter sequences never affects their real steps). With ``cfg.skip`` a linear term of the
     current visit's inputs is added (the network then contains a last-observation Cox model as
     a special case).
+
+    Parameters
+    ----------
+    cfg : LongitudinalConfig
+        Architecture (``n_inputs`` = F, ``hidden``, ``cell``, ``dropout``, ``skip``).
+
+    Raises
+    ------
+    ValueError
+        ``cfg.cell`` is neither ``"lstm"`` nor ``"gru"``.
     """
 
     def __init__(self, cfg: LongitudinalConfig):
