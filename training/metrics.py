@@ -28,8 +28,8 @@ def roc_auc(y: np.ndarray, prob: np.ndarray) -> float:
 def harrell_c(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
     """Harrell's C-index of a risk score (higher = worse prognosis) over the patients with
     known survival (finite time, event 0/1); NaN without an event.
-    (:func:`model.survival.validation.harrell_c`, lifelines.)"""
-    from model.survival.validation import harrell_c as _harrell
+    (:func:`model.survival.concordance.harrell_c`, lifelines.)"""
+    from model.survival.concordance import harrell_c as _harrell
 
     ok = np.isfinite(time) & (event >= 0)
     if ok.sum() < 2 or event[ok].sum() == 0:

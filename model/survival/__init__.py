@@ -14,8 +14,9 @@ module                                  job
 :mod:`model.survival.risk`              THE risk group / percentile convention
 :mod:`model.survival.prognosis`         individual survival curve + band, the PDF's
                                         ``image_prognosis_summary``
-:mod:`model.survival.validation`        Harrell's C (defined once), Uno's C, time AUC,
-                                        IPCW, ``validate_risk``
+:mod:`model.survival.concordance`       Harrell's C, defined once
+:mod:`model.survival.validation`        Uno's C, time AUC, IPCW, calibration,
+                                        ``validate_risk``
 :mod:`model.survival.tables`            display tables of these results
 :mod:`model.survival.clinical`          clinical-molecular prognosis
 ======================================= ===================================================

@@ -25,6 +25,7 @@ from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 
 from model.core.warnings import ConvergenceFallbackWarning
+from model.survival.concordance import harrell_c
 from model.survival.km import clean_survival
 
 __all__ = [
@@ -389,7 +390,8 @@ class HazardRatios:
     penalizer : float
         Ridge penalty used (0 unless the fallback was needed).
     concordance : float
-        Harrell's C on the fitting rows (lifelines ``concordance_index_``).
+        Harrell's C of the linear predictor on the fitting rows
+        (:func:`model.survival.concordance.harrell_c`; equals lifelines' ``concordance_index_``).
     lr_p : float
         Likelihood-ratio test p of the whole model.
     method : str
@@ -492,7 +494,9 @@ def cox_hazard_ratios(
     return HazardRatios(
         table=hazard_ratio_table(model, labels), n=model.n_, events=model.events_,
         n_missing=model.n_missing_, dropped=model.dropped_, penalizer=model.penalizer_,
-        concordance=float(model.cph_.concordance_index_), lr_p=float(lr.p_value),
+        concordance=harrell_c(model.data_["time_days"].to_numpy(float), model.data_["event"].to_numpy(int),
+                              model.linear_predictor(model.decoded_inputs())),
+        lr_p=float(lr.p_value),
     )
 
 

@@ -1,8 +1,8 @@
 """Validation of a risk score on held-out patients: Harrell's and Uno's C, time-dependent AUC,
 IPCW, calibration, proportional-hazards checks (:func:`validate_risk`).
 
-Harrell's C is defined ONCE, here (:func:`harrell_c`); ``training.metrics.harrell_c`` and every
-other caller delegate to it. Uno's C, the cumulative/dynamic AUC and the IPCW weights come from
+Harrell's C is defined ONCE, in :mod:`model.survival.concordance` (:func:`harrell_c`, used here
+and by ``training.metrics.harrell_c``, the Cox summaries and every other caller). Uno's C, the cumulative/dynamic AUC and the IPCW weights come from
 torchsurv 0.2.0, imported lazily inside those functions (the only place ``model.survival``
 touches torch; importing this module does not import torch). lifelines fits the Cox models.
 Times are in days. No Streamlit or Plotly here.
@@ -18,13 +18,14 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 
 from model.core.jsonio import json_safe
+from model.core.units import DAYS_PER_YEAR
 from model.survival.cohorts.tcga import join_image_covariates
+from model.survival.concordance import harrell_c
 from model.survival.cox import CoxModel, hazard_ratio_table
 from model.survival.prognosis import PROGNOSTIC_INPUTS
 
 __all__ = [
     "VALIDATION_MODELS",
-    "harrell_c",
     "ipcw_weights",
     "uno_c",
     "time_auc",
@@ -48,35 +49,6 @@ def _ci(samples: list[float], alpha: float = 0.05) -> tuple[float, float]:
     if a.size < 10:
         return float("nan"), float("nan")
     return float(np.quantile(a, alpha / 2)), float(np.quantile(a, 1 - alpha / 2))
-
-
-def harrell_c(time_days: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
-    """Harrell's C-index of a risk score: THE definition used across TumorBoard.
-
-    lifelines ``concordance_index`` with the risk negated (higher ``risk`` = shorter survival);
-    ties in the risk count one half. ``training.metrics.harrell_c`` delegates here.
-
-    Parameters
-    ----------
-    time_days : numpy.ndarray of float, shape (n,)
-        Follow-up times (days).
-    event : numpy.ndarray of int, shape (n,)
-        1 = event, 0 = censored.
-    risk : numpy.ndarray of float, shape (n,)
-        Risk score, higher = worse.
-
-    Returns
-    -------
-    float
-        In [0, 1]; NaN when there is no comparable pair.
-    """
-    from lifelines.utils import concordance_index
-
-    try:
-        return float(concordance_index(np.asarray(time_days, float), -np.asarray(risk, float),
-                                       np.asarray(event, int)))
-    except (ZeroDivisionError, ValueError, AssertionError):
-        return float("nan")
 
 
 def ipcw_weights(train_time: np.ndarray, train_event: np.ndarray, times_days: np.ndarray) -> np.ndarray:
@@ -232,8 +204,8 @@ def validate_risk(
     cdr_df: pd.DataFrame | None,
     n_boot: int = 200,
     seed: int = 0,
-    horizons_days: Sequence[float] = (365.25, 730.5),
-    tau_days: float = 1826.25,
+    horizons_days: Sequence[float] = (DAYS_PER_YEAR, 2 * DAYS_PER_YEAR),
+    tau_days: float = 5 * DAYS_PER_YEAR,
     heldout_splits: Sequence[str] = ("val", "test"),
 ) -> dict:
     """Validate the image model's risk score on held-out patients, next to clinical baselines.

@@ -20,6 +20,8 @@ def test_cox_hazard_ratios(cox_data):
     hr = res.table
     assert res.n_missing == 1 and res.n == 299 and res.penalizer == 0.0
     assert 0.5 < res.concordance < 1 and 0 <= res.lr_p < 0.05
+    lifelines_c = cox.CoxModel(["g", "age_years"], references={"g": "a"}).fit(df).cph_.concordance_index_
+    assert res.concordance == pytest.approx(lifelines_c, abs=1e-12)  # one Harrell's C, same number
     row_g = hr[hr.covariate == "g"].iloc[0]
     assert row_g["reference"] == "a" and row_g["level"] == "b"
     assert row_g["ci_lower"] < 2.0 < row_g["ci_upper"] and row_g["hr"] > 1.3

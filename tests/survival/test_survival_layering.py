@@ -12,6 +12,7 @@ import pytest
 @pytest.mark.parametrize("module", [
     "model.survival.cohorts", "model.survival.km", "model.survival.cox", "model.survival.risk",
     "model.survival.prognosis", "model.survival.validation", "model.survival.tables",
+    "model.survival.concordance",
 ])
 def test_no_streamlit_plotly_or_torch(module, repo_root):
     code = (f"import sys, {module}; "
