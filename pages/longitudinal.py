@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from model.cached import get_held_out_visits, get_longitudinal_model, get_timeline
-from model.core.errors import CheckpointError
+from model.core.errors import CheckpointError, VisitTableError
 from model.inference import longitudinal as lg
 from model.views.longitudinal_figures import timeline_figure
 from model.views.tables import longitudinal_comparison_table, timeline_table
@@ -45,7 +45,7 @@ tab_patient, tab_upload, tab_card = st.tabs(["Held-out patient", "Upload a visit
 with tab_patient:
     try:
         held = get_held_out_visits()
-    except (lg.VisitTableError, OSError) as exc:
+    except (VisitTableError, OSError) as exc:
         st.error(f"The stored held-out visits cannot be read: {exc}")
         held = None
     if held is not None:
@@ -70,7 +70,7 @@ with tab_upload:
     if upl is not None:
         try:
             visits = lg.load_visit_table(upl.getvalue())
-        except lg.VisitTableError as exc:
+        except VisitTableError as exc:
             st.error(f"{upl.name}: {exc}")
         else:
             ups = list(dict.fromkeys(visits["Patient"]))

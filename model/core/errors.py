@@ -70,3 +70,12 @@ class CheckpointError(TumorBoardError):
 
 class MixedPatientsError(StudyError):
     """An archive or folder holds images of more than one patient."""
+
+
+class VisitTableError(StudyError, ValueError):
+    """A visit table (CSV of the longitudinal model) that cannot be used: unreadable, missing
+    columns, bad values.
+
+    The message says what is wrong and what to upload instead; it never echoes patient data
+    beyond column names, row numbers and time point labels.
+    """

@@ -41,7 +41,7 @@ import torch
 from safetensors.torch import load_file
 
 from model.core.config import DEFAULT_LONGITUDINAL_CHECKPOINT
-from model.core.errors import CheckpointError, StudyError
+from model.core.errors import CheckpointError, VisitTableError
 from model.core.units import WEEKS_PER_YEAR
 from model.nets.checkpoint import verified_card, write_checkpoint
 from model.nets.longitudinal import LongitudinalConfig, LongitudinalEnsemble
@@ -83,14 +83,6 @@ BASE_INPUTS: tuple[str, ...] = (
     *(f"rano_{r}" for r in RATINGS), "rano_missing", "radiomics_missing",
 )
 _Z_CLIP = 6.0
-
-
-class VisitTableError(StudyError, ValueError):
-    """A visit table (CSV) that cannot be used: unreadable, missing columns, bad values.
-
-    The message says what is wrong and what to upload instead; it never echoes patient data
-    beyond column names, row numbers and time point labels.
-    """
 
 
 # ----------------------------------------------------------------------------- visit tables

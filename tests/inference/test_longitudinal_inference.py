@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from model.core.config import CHECKPOINTS_DIR
-from model.core.errors import StudyError
+from model.core.errors import StudyError, VisitTableError
 from model.inference import longitudinal as lg
 from model.nets.longitudinal import LongitudinalConfig, LongitudinalEnsemble
 
@@ -111,7 +111,7 @@ def test_good_csv_round_trip(raw_rows):
     (lambda d: "Timepoint,Rating\nweek-001,é\n".encode("latin-1"), "UTF-8"),
 ])
 def test_bad_csv_is_refused_with_a_typed_error(mutate, message, raw_rows):
-    with pytest.raises(lg.VisitTableError, match=message) as info:
+    with pytest.raises(VisitTableError, match=message) as info:
         lg.load_visit_table(mutate(raw_rows))
     assert isinstance(info.value, StudyError) and isinstance(info.value, ValueError)
 
