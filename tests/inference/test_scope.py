@@ -177,3 +177,27 @@ def test_metastasis_flagged_or_honestly_reported(repo_root):
     assert d.ood_score == pytest.approx(rec, rel=1e-6)
     flagged = side["meta"]["separation"]["out_of_scope"]["metastasis"]["flagged"]
     assert (d.checks["ood"]["passed"] is False) == (flagged == 1)
+
+
+def test_assess_refuses_before_classifying():
+    """A failed field of view: no classifier is even built (None is passed and never used)."""
+    from model.inference.scope import assess
+
+    crop = Vol(head((64, 64, 10)), affine((1.0, 1.0, 1.2)))
+    d, res = assess(Stu({"T1ce": crop}), np.ones(crop.shape, bool), classifier=None)
+    assert d.in_scope is False and res is None and d.checks["field_of_view"]["passed"] is False
+
+
+@pytest.mark.slow
+@pytest.mark.needs_shared("demo_cases/brats_met_aurora_example")
+def test_assess_demo_study(demo_study):
+    """The demo glioma through scope + type: the class is computed; whether the OOD rule keeps
+    it is reported as measured (its score is in the sidecar)."""
+    from model.inference.scope import assess
+    from training.type3d import _with_mask
+
+    _, mask, _ = _with_mask(demo_study)
+    d, res = assess(demo_study, mask)
+    assert d.checks["field_of_view"]["passed"] and d.checks["tumour"]["passed"]
+    assert res is not None and res.predicted == "glioma"
+    assert d.in_scope == (d.ood_score <= d.threshold)
