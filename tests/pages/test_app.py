@@ -135,3 +135,31 @@ def test_model_page_shows_the_cross_validated_design_comparison(app):
     assert any(cv["decision"] in m.value for m in app.markdown)
     # The served design did not beat chance in CV: the page says so in plain words.
     assert (lo <= 0.5) == any("Not shown to beat chance" in w.value for w in app.warning)
+
+
+def test_viewer_overlays_a_loaded_tumour_mask(demo_study):
+    """Study.masks (label maps) are offered on the grid they belong to and drawn in colour."""
+    import numpy as np
+
+    from model.cached import STUDY
+    from model.imaging.labelmap import LabelMap
+
+    flair = demo_study.volumes["FLAIR"]
+    labels = np.zeros(flair.shape, np.uint8)
+    x, y, z = (n // 2 for n in flair.shape)
+    labels[x - 15:x + 15, y - 15:y + 15, z - 5:z + 5] = 2
+    study = demo_study.with_mask("tumour", LabelMap.on_grid_of(flair, labels, "tumour"))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state[STUDY] = study
+    at.run()
+    at.switch_page("pages/viewer.py")
+    at.run()
+    at.selectbox(key="viewer_seq").set_value("FLAIR")
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="viewer_mask").options == ["off", "tumour"]
+    with_mask = at.get("image")[0].proto.imgs[0].url
+    at.selectbox(key="viewer_mask").set_value("off")
+    at.run()
+    assert not at.exception
+    assert at.get("image")[0].proto.imgs[0].url != with_mask
