@@ -117,7 +117,8 @@ def segmenter_mask(study):
     except ImportError:
         return None
     try:
-        return Segmenter().segment(study).mask
+        res = Segmenter().segment(study)
+        return None if res.empty else res.labelmap
     except Exception as exc:  # not trained yet / no checkpoint: fall back, say so
         print(f"note: segmenter unavailable ({type(exc).__name__}: {str(exc)[:80]})", file=sys.stderr)
         return None

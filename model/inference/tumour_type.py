@@ -144,10 +144,13 @@ def mask_on_grid(mask, volume) -> np.ndarray:
     Args:
         mask: bool/int array of ``volume.shape``, or anything with ``array`` and ``affine``
             (a :class:`model.imaging.labelmap.LabelMap`), possibly on another grid (moved by
-            nearest neighbour in world coordinates).
+            nearest neighbour in world coordinates), or a segmentation result with a
+            ``labelmap`` (:class:`model.inference.segment.SegmentationResult`, FLAIR grid).
     Raises:
         ValueError: a plain array whose shape differs from the volume's.
     """
+    if hasattr(mask, "labelmap"):  # a model.inference.segment.SegmentationResult
+        mask = mask.labelmap
     if hasattr(mask, "array") and hasattr(mask, "affine"):
         arr = np.asarray(mask.array) > 0
         if arr.shape == tuple(volume.shape) and np.allclose(mask.affine, volume.affine, atol=1e-3):

@@ -200,3 +200,26 @@ def test_evaluate_cli_type_task(capsys, shared_data):
     assert main(["--task", "type", "--data", str(shared_data / "tcga_lgg_flair_seg"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n_patients"] == 80 and 0 <= out["glioma_fraction"] <= 1
+
+
+def test_segmentation_result_is_accepted_as_mask():
+    from model.imaging.labelmap import LabelMap
+
+    vol = Vol(np.zeros((8, 8, 8), np.float32), affine((1.0, 1.0, 1.0), (0.0, 0.0, 0.0)))
+    arr = np.zeros((8, 8, 8), np.uint8)
+    arr[2:4, 2:4, 2:4] = 1
+
+    class Seg:  # the shape of model.inference.segment.SegmentationResult
+        labelmap = LabelMap(arr, vol.affine, "predicted")
+
+    assert mask_on_grid(Seg(), vol).sum() == 8
+
+
+def test_penultimate_features_give_the_network_output(clf):
+    """predict_slices (features -> linear classifier) equals the full network on K=1 slices."""
+    x = torch.rand(3, 1, 128, 128)
+    prob, feats = clf.predict_slices(x)
+    with torch.no_grad():
+        out = clf.net(x[:, None], torch.ones(3, 1, dtype=torch.bool))
+    np.testing.assert_allclose(prob, torch.softmax(out["logits"].double(), 1).numpy(), atol=1e-5)
+    assert feats.shape == (3, 128)
