@@ -9,7 +9,9 @@ patient with ``t1_pre``, ``t1_post``, ``flair`` NIfTI files); ``CSV`` like
 serves. Preprocessing is the app's (:func:`model.inference.preprocess.volume_to_slices`).
 
 Output (JSON): ``n_patients, labels, accuracy, precision_macro, recall_macro, f1_macro,
-roc_auc, confusion_matrix`` (+ bootstrap ``*_ci95``) and ``c_index`` when survival is given.
+roc_auc, confusion_matrix`` (+ bootstrap ``*_ci95``) and ``c_index`` when survival is given,
+with ``c_index_prognosis`` / ``c_index_age_only`` (+ ``_ci95``) of the served clinical
+prognosis beside it (:func:`prognosis_c_index`).
 A folder laid out like ``figshare_cheng`` (2D T1ce tumour-type slices) is evaluated with the
 tumour-type checkpoint (``model/checkpoints/type_figshare`` by default): patient-level metrics
 from the mean of each patient's slice probabilities, and the same metrics per slice under
@@ -89,7 +91,56 @@ def evaluate(data: Path, survival: Path | None = None, checkpoint: Path | None =
     out["checkpoint"] = card.get("name")
     out["patients"] = [c.patient_id for c in cases]
     out["_curves"] = _curves(y, prob)
+    if survival:
+        out.update(prognosis_c_index(survival, out["patients"], n_boot))
     return out
+
+
+def prognosis_c_index(survival: Path, patients: list[str], n_boot: int = 1000,
+                      checkpoint: Path | None = None) -> dict:
+    """Harrell C of the served clinical prognosis (:mod:`model.survival.clinical`) on ``patients``.
+
+    Each patient gets the served prediction from the TCGA-CDR columns of ``survival`` (age at
+    diagnosis, gender, histological grade; ``type`` LGG/GBM as the tumour type), as the app
+    would make it; the risk is 1 - S(2 years) (within one input set this ranks as the Cox
+    linear predictor). ``c_index_age_only`` uses the served age-only model. CIs: percentile
+    bootstrap over patients. Patients the model refuses (e.g. children) are left out and
+    counted. Note: the 88 ``tcga_lgg_flair_seg`` patients were held out of every TCGA fit.
+
+    Returns ``c_index_prognosis``, ``c_index_prognosis_ci95``, ``c_index_age_only``,
+    ``c_index_age_only_ci95``, ``prognosis_n``, ``prognosis_refused``, ``prognosis_inputs``.
+    """
+    import pandas as pd
+
+    from model.survival.clinical import OutOfScopeError, load
+    from model.survival.cohorts import load_tcga_cdr
+    from training.metrics import bootstrap_ci, harrell_c
+
+    model = load(checkpoint)
+    cdr = load_tcga_cdr(survival).set_index("patient_id")
+    cdr.index = cdr.index.str.replace("-", "_")
+    t, e, r, a, used, refused = [], [], [], [], {}, 0
+    for pid in patients:
+        if pid not in cdr.index:
+            continue
+        row = cdr.loc[pid]
+        try:
+            res = model.predict({"tumour_type": row["cancer_type"], "age_years": row["age_years"],
+                                 "sex": row["sex"], "grade": row["grade"]})
+        except OutOfScopeError:
+            refused += 1
+            continue
+        t.append(row["time_days"]); e.append(row["event"])
+        r.append(1.0 - res.at(2).survival)
+        a.append(float(model.risk(pd.DataFrame([{"age_years": row["age_years"]}]), ("age_years",))[0]))
+        k = "+".join(res.input_set)
+        used[k] = used.get(k, 0) + 1
+    t, e, r, a = (np.asarray(v, float) for v in (t, e, r, a))
+    return {"c_index_prognosis": harrell_c(t, e, r),
+            "c_index_prognosis_ci95": bootstrap_ci(harrell_c, (t, e, r), n_boot),
+            "c_index_age_only": harrell_c(t, e, a),
+            "c_index_age_only_ci95": bootstrap_ci(harrell_c, (t, e, a), n_boot),
+            "prognosis_n": int(len(t)), "prognosis_refused": refused, "prognosis_inputs": used}
 
 
 def _curves(y: np.ndarray, prob: np.ndarray) -> dict:
