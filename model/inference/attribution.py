@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from model.imaging.volume import same_grid
 from model.inference.preprocess import SliceGeometry, slices_to_volume
 
 #: Methods offered in the UI, fastest first.
@@ -355,8 +356,6 @@ def map_for_sequence(study, maps: dict[str, np.ndarray], seq: str
 
     Returns ``(map (X, Y, Z) or None, the sequence it was computed for or None)``.
     """
-    from model.imaging.volume import same_grid
-
     if seq in maps:
         return maps[seq], seq
     for s, m in maps.items():
