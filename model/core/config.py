@@ -96,9 +96,11 @@ MAX_CHANNELS: int = 4
 MAX_PICTURE_SIDE: int = 8192
 #: Largest rows or columns of one DICOM image.
 MAX_DICOM_MATRIX: int = 4096
+#: Wall-clock bound (seconds) on reading one archive/folder/DICOM pool: checked between files.
+MAX_LOAD_SECONDS: float = 120.0
 
 __all__ = ["REPO_ROOT", "DATA_DIR", "DEMO_STUDY_DIR", "COHORT_DIR", "CHECKPOINTS_DIR",
            "DEFAULT_CHECKPOINT", "DEFAULT_LONGITUDINAL_CHECKPOINT", "torch_threads", "world_size",
            "configured_upload_mb", "MAX_FILE_BYTES", "MAX_DECOMPRESSED_BYTES", "MAX_ARCHIVE_BYTES",
            "MAX_ARCHIVE_MEMBERS", "MAX_VOXELS", "MAX_CHANNELS", "MAX_PICTURE_SIDE",
-           "MAX_DICOM_MATRIX"]
+           "MAX_DICOM_MATRIX", "MAX_LOAD_SECONDS"]

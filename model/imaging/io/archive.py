@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import time
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
@@ -68,6 +69,12 @@ def unzip(data: bytes, name: str) -> list[tuple[str, bytes]]:
     if len(infos) > config.MAX_ARCHIVE_MEMBERS:
         raise UploadTooLargeError(f"{name} holds {len(infos)} files; the limit is "
                                   f"{config.MAX_ARCHIVE_MEMBERS}.")
+    # The sizes the archive declares are checked before anything is decompressed (they may lie
+    # downwards; the reads below are capped as well).
+    if sum(max(0, int(i.file_size)) for i in infos) > config.MAX_ARCHIVE_BYTES:
+        raise UploadTooLargeError(f"{name} decompresses to more than "
+                                  f"{config.MAX_ARCHIVE_BYTES // 2**20} MiB; upload the MRI series only.")
+    deadline = time.monotonic() + config.MAX_LOAD_SECONDS
     total = 0
     out = []
     for info in infos:
@@ -84,6 +91,9 @@ def unzip(data: bytes, name: str) -> list[tuple[str, bytes]]:
             raise UnreadableFileError(f"{name}: a member of the archive is corrupt "
                                       f"({type(exc).__name__}). Zip the folder again.") from None
         total += len(content)
+        if time.monotonic() > deadline:
+            raise UploadTooLargeError(f"{name}: reading the archive took longer than "
+                                      f"{config.MAX_LOAD_SECONDS:.0f} s; upload one series at a time.")
         if total > config.MAX_ARCHIVE_BYTES:
             raise UploadTooLargeError(f"{name} decompresses to more than "
                                       f"{config.MAX_ARCHIVE_BYTES // 2**20} MiB; upload the MRI series only.")

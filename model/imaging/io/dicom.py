@@ -34,6 +34,7 @@ import hashlib
 import io
 import logging
 import re
+import time
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -496,7 +497,11 @@ def _read_dicom_series(members, source):
         raise UploadTooLargeError(f"{source} {_holds(source)} {len(members)} files; the limit is {config.MAX_ARCHIVE_MEMBERS}.")
     parsed: list[Dataset] = []
     skipped = 0
+    deadline = time.monotonic() + config.MAX_LOAD_SECONDS
     for name, data in members:
+        if time.monotonic() > deadline:
+            raise UploadTooLargeError(f"{source}: reading the DICOM files took longer than "
+                                      f"{config.MAX_LOAD_SECONDS:.0f} s; upload one series at a time.")
         if _skip_member(name):
             continue
         ds = _parse(data)

@@ -93,8 +93,25 @@ def _float32_c(dataobj) -> np.ndarray:
     return raw.astype(np.promote_types(raw.dtype, np.float32), copy=False).astype(np.float32, copy=False)
 
 
-def _image_volumes(img, name: str, digest: str, fmt: str, warns: list[str]) -> list[Volume]:
-    """Volumes of a nibabel image: one, or one per channel of a 4D multi-sequence file."""
+def _raw_pixdim_ok(raw: bytes, header_class) -> bool:
+    """False when the header *as stored* has a zero or non-finite voxel size (pixdim[1..3]
+    within its dims). nibabel silently "fixes" such values to 1 when it loads the image, so
+    they are read here, unchecked, first."""
+    try:
+        hdr = header_class.from_fileobj(io.BytesIO(raw), check=False)
+        ndim = max(1, min(3, int(hdr["dim"][0])))
+        pix = np.asarray(hdr["pixdim"][1:1 + ndim], dtype=np.float64)
+    except Exception:  # the loader refuses an unreadable header anyway
+        return True
+    return bool(np.isfinite(pix).all() and (pix != 0).all())
+
+
+def _image_volumes(img, name: str, digest: str, fmt: str, warns: list[str],
+                   pixdim_ok: bool = True) -> list[Volume]:
+    """Volumes of a nibabel image: one, or one per channel of a 4D multi-sequence file.
+
+    ``pixdim_ok`` False (see :func:`_raw_pixdim_ok`) marks the voxel size unknown unless the
+    sform, which does not use pixdim, gives the geometry."""
     hdr = img.header
     try:
         dtype = hdr.get_data_dtype()
@@ -133,6 +150,18 @@ def _image_volumes(img, name: str, digest: str, fmt: str, warns: list[str]) -> l
         ) from None
     if isinstance(img, (nib.Nifti1Image, nib.Nifti2Image, nib.Nifti1Pair)):
         affine, known = _nifti_affine(img, name, warns)
+        try:
+            uses_pixdim = not int(img.header["sform_code"]) > 0
+        except Exception:
+            uses_pixdim = True
+        if not pixdim_ok and uses_pixdim:
+            known = False
+            warns.append(f"{name}: the header's voxel sizes (pixdim) are zero or not a number; "
+                         "1 mm was assumed, so sizes in mm and mL are unknown.")
+    elif not pixdim_ok:
+        known = False
+        warns.append(f"{name}: the header's voxel sizes are zero or not a number; 1 mm was "
+                     "assumed, so sizes in mm and mL are unknown.")
     else:
         known = True
         try:
@@ -183,7 +212,9 @@ def read_nifti(raw: bytes, name: str, kind: str, digest: str) -> list[Volume]:
             f"{name}: the NIfTI header is corrupt ({type(exc).__name__}). Re-export the volume."
         ) from None
     _check_data_size(img, len(raw), name)
-    return _image_volumes(img, name, digest, "NIfTI-2" if kind == "nifti2" else "NIfTI-1", [])
+    pixdim_ok = _raw_pixdim_ok(raw, nib.Nifti2Header if kind == "nifti2" else nib.Nifti1Header)
+    return _image_volumes(img, name, digest, "NIfTI-2" if kind == "nifti2" else "NIfTI-1", [],
+                          pixdim_ok)
 
 
 def read_mgh(raw: bytes, name: str, digest: str) -> list[Volume]:
@@ -233,5 +264,7 @@ def read_pair(hdr_name: str, hdr: bytes, img_name: str, img: bytes) -> list[Volu
         warns.append(f"{name}: Analyze 7.5 files store no reliable left/right orientation; the "
                      "default (radiological, left and right swapped on disk) was assumed. Check "
                      "left and right against a known landmark, or upload NIfTI.")
-    return _image_volumes(image, name, digest, "NIfTI-1 pair" if is_nifti else "Analyze", warns)
+    pixdim_ok = _raw_pixdim_ok(hraw, nib.Nifti1Header if is_nifti else nib.AnalyzeHeader)
+    return _image_volumes(image, name, digest, "NIfTI-1 pair" if is_nifti else "Analyze", warns,
+                          pixdim_ok)
 

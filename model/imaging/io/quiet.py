@@ -50,9 +50,16 @@ def quiet_loading():
     with _LOCK:
         handler = _Collect()
         saved = []
-        for name in LIBRARY_LOGGERS:
+        # nibabel attaches its own stderr handler to "nibabel.global": every library logger
+        # and its existing children get our handler *instead of* theirs while loading.
+        names = set(LIBRARY_LOGGERS) | {
+            n for n, lg in logging.Logger.manager.loggerDict.items()
+            if isinstance(lg, logging.Logger) and n.split(".")[0] in LIBRARY_LOGGERS}
+        for name in sorted(names):
             lg = logging.getLogger(name)
-            saved.append((lg, lg.propagate))
+            saved.append((lg, lg.propagate, list(lg.handlers)))
+            for h in list(lg.handlers):
+                lg.removeHandler(h)
             lg.addHandler(handler)
             lg.propagate = False
         ok = False
@@ -62,8 +69,10 @@ def quiet_loading():
                 yield stats
                 ok = True
         finally:
-            for lg, propagate in saved:
+            for lg, propagate, handlers in saved:
                 lg.removeHandler(handler)
+                for h in handlers:
+                    lg.addHandler(h)
                 lg.propagate = propagate
             ours = [w for w in caught if issubclass(w.category, TumorBoardWarning)]
             stats["library_warnings"] = len(caught) - len(ours)
