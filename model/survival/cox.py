@@ -119,8 +119,20 @@ def _encode(frame: pd.DataFrame, encoding: dict, strict: bool) -> pd.DataFrame:
 
 
 def term_name(name: str, enc: tuple) -> str:
-    """Design column name of a numeric input (``"risk_score (per SD)"``, ``"age_years (per 10
-    years)"``, or the bare name)."""
+    """Design column name of a numeric input.
+
+    Parameters
+    ----------
+    name : str
+        Input name.
+    enc : tuple
+        Its encoding (``CoxModel.encoding_[name]``), ``("z", ...)`` or ``("scale", ...)``.
+
+    Returns
+    -------
+    str
+        ``"risk_score (per SD)"``, ``"age_years (per 10 years)"``, or the bare name.
+    """
     return f"{name} (per SD)" if enc[0] == "z" else (f"{name} ({enc[2]})" if enc[2] else name)
 
 
@@ -328,7 +340,22 @@ class CoxModel:
         return _encode(frame, self.encoding_, strict=True)[self.terms_]
 
     def linear_predictor(self, frame: pd.DataFrame | dict) -> np.ndarray:
-        """beta'x (not centred) per row: float64 array, shape (rows,). Raises as :meth:`design`."""
+        """The linear predictor beta'x (not centred) per row.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame or dict
+            Rows of input values (a dict is one row).
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (rows,)
+
+        Raises
+        ------
+        ValueError
+            As :meth:`design`.
+        """
         X = self.design(frame)
         return X.to_numpy(dtype=float) @ self.beta_
 
@@ -358,8 +385,19 @@ class CoxModel:
                                 d["event"].to_numpy(int), self.beta_, X, np.asarray(times_days, float))
 
     def decoded_inputs(self) -> pd.DataFrame:
-        """The fitting rows back as input values (so :meth:`linear_predictor` can re-encode
-        them): one column per ``inputs_``, ``n_`` rows."""
+        """The fitting rows back as input values, so :meth:`linear_predictor` can re-encode them.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One column per ``inputs_`` (numeric in their own units, categorical levels as str),
+            ``n_`` rows.
+
+        Raises
+        ------
+        ValueError
+            The model is not fitted.
+        """
         self._check_fitted()
         out = {}
         for name, enc in self.encoding_.items():

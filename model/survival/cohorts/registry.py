@@ -198,7 +198,18 @@ def cox_references(cols: Sequence[str]) -> dict[str, str]:
 
 
 def covariate_label(col: str) -> str:
-    """Display name of a covariate (:attr:`Covariate.label`), or ``col`` itself when unknown."""
+    """Display name of a covariate.
+
+    Parameters
+    ----------
+    col : str
+        Covariate (column) name.
+
+    Returns
+    -------
+    str
+        :attr:`Covariate.label`, or ``col`` itself when it is not a schema covariate.
+    """
     return COVARIATES[col].label if col in COVARIATES else col
 
 
