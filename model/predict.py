@@ -93,4 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import warnings
+
+    from model.core.warnings import TumorBoardWarning
+
+    # The study's warnings are printed as "warning:" lines; a refusal stays exactly one line.
+    warnings.simplefilter("ignore", TumorBoardWarning)
     sys.exit(main())

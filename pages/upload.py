@@ -15,16 +15,17 @@ from model.imaging.sequences import SEQUENCES
 from model.imaging.study import Study
 from model.views.tables import study_summary_table
 
-#: Extensions the uploader accepts (".nii.gz", ".mgz", ".img.gz" end in gz/mgz).
-UPLOAD_TYPES = ["nii", "gz", "zip", "dcm", "mgz", "mgh", "hdr", "img", "png", "jpg", "jpeg"]
+#: The uploader accepts any file name: DICOM exports are often extension-less ("4950",
+#: "IM0001"), and the loader recognises every format by its bytes (model.imaging.io.sniff).
+UPLOAD_TYPES = None
 CHOOSE, IGNORE = "choose...", "ignore"
 
 st.title("Study")
 st.write(
     "Upload up to four MRI sequences of one patient (T1, T1ce, T2, FLAIR): NIfTI (.nii, "
     ".nii.gz, also 4D files holding several sequences), a DICOM series or whole study as a .zip "
-    "(or loose .dcm files), FreeSurfer .mgz/.mgh, Analyze .hdr with its .img, or a single PNG/JPEG "
-    "slice. Files are read in memory and never stored; patient details in DICOM headers are "
+    "(or loose DICOM files, with or without the .dcm extension), FreeSurfer .mgz/.mgh, Analyze "
+    ".hdr with its .img, or a single PNG/JPEG slice. Files are read in memory and never stored; patient details in DICOM headers are "
     "never shown or kept."
 )
 

@@ -271,3 +271,30 @@ def test_server_settings():
     assert server.get("runOnSave", False) is False
     assert browser["gatherUsageStats"] is False
     assert client["showErrorDetails"] == "none"
+
+
+# -------------------------------------------------------------------------------- uploads
+
+def test_uploader_accepts_extension_less_dicom(app):
+    """DICOM exports are often named without an extension ("4950"): the uploader allows any
+    file name and the loader sniffs the bytes."""
+    import nibabel as nib
+    import numpy as np
+
+    from model.core.config import DEMO_STUDY_DIR
+    from test_imaging_dicom import write_series
+
+    img = nib.load(DEMO_STUDY_DIR / "BraTS-GLI-00001-000-t1c.nii.gz")
+    block = np.asanyarray(img.dataobj)[90:150, 80:150, 60:72].astype(np.int16)
+    files = [(str(4950 + k), blob, "application/octet-stream")
+             for k, (_, blob, _) in enumerate(write_series(block, img.affine))]
+    app.switch_page("pages/upload.py")
+    app.run()
+    uploader = app.get("file_uploader")[0]
+    assert list(uploader.proto.type) == []  # no extension filter
+    uploader.set_value(files)
+    app.run()
+    app.button(key="load_upload").click()
+    app.run()
+    assert not app.exception and not _errors(app), _errors(app)
+    assert app.session_state["study"].sequences == ("T1ce",)
