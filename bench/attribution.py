@@ -21,7 +21,7 @@ DEFAULT_GOAL = 3.0
 
 def run(predictor=None, study=None, repeats: int = 3) -> dict:
     from model.inference.classify import ATTRIBUTION_METHODS, Predictor
-    from model.study import Study
+    from model.imaging.study import Study
 
     predictor = predictor or Predictor()
     study = study or Study.demo()

@@ -28,22 +28,23 @@ PROB_TOLERANCE = 0.02
 
 
 def demo_paths() -> list[Path]:
-    from model.study import DEMO_STUDY_DIR
+    from model.core.config import DEMO_STUDY_DIR
 
     return sorted(DEMO_STUDY_DIR.glob("*.nii.gz"))
 
 
 @contextmanager
 def _stage_timers(acc: dict[str, float]):
-    """Wrap a few functions of ``model.study`` to split ``Study.from_bytes`` into stages
+    """Wrap a few functions of ``model.imaging`` to split ``Study.from_bytes`` into stages
     (a renamed function raises AttributeError here rather than silently moving its time into
-    the "read + decompress + parse" remainder)."""
-    import model.study as ms
+    the "read + decompress + parse" remainder). Each is wrapped where it is looked up."""
+    import importlib
 
-    wrapped = {}
+    wrapped = []
 
-    def wrap(name, stage):
-        fn = getattr(ms, name)
+    def wrap(module, name, stage):
+        mod = importlib.import_module(module)
+        fn = getattr(mod, name)
 
         def inner(*a, **k):
             t0 = time.perf_counter()
@@ -51,17 +52,19 @@ def _stage_timers(acc: dict[str, float]):
                 return fn(*a, **k)
             finally:
                 acc[stage] = acc.get(stage, 0.0) + time.perf_counter() - t0
-        wrapped[name] = fn
-        setattr(ms, name, inner)
+        wrapped.append((mod, name, fn))
+        setattr(mod, name, inner)
 
-    wrap("_read_capped", "decompress")
-    wrap("_float32_c", "reorient")  # stored dtype -> C-ordered float32
-    wrap("_finish", "reorient")     # checks, RAS reorientation
+    wrap("model.imaging.io.uploads", "read_capped", "decompress")
+    wrap("model.imaging.io.nifti", "read_capped", "decompress")
+    wrap("model.imaging.io.nifti", "_float32_c", "reorient")  # stored dtype -> C-ordered float32
+    for module in ("model.imaging.io.nifti", "model.imaging.io.dicom", "model.imaging.io.picture"):
+        wrap(module, "make_volume", "reorient")  # checks, RAS reorientation
     try:
         yield
     finally:
-        for name, fn in wrapped.items():
-            setattr(ms, name, fn)
+        for mod, name, fn in reversed(wrapped):
+            setattr(mod, name, fn)
 
 
 def ours_once(predictor, paths) -> tuple[dict[str, float], object, object]:
@@ -72,7 +75,7 @@ def ours_once(predictor, paths) -> tuple[dict[str, float], object, object]:
     the pooled features, risk percentile, building the ``Prediction``), i.e. the time of
     ``predict(prepared=...)`` minus one forward measured right before it.
     """
-    from model.study import Study
+    from model.imaging.study import Study
 
     acc: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -105,7 +108,7 @@ def ours_once(predictor, paths) -> tuple[dict[str, float], object, object]:
 
 def e2e_once(predictor, paths):
     """Plain end to end, no instrumentation: files on disk -> Prediction."""
-    from model.study import Study
+    from model.imaging.study import Study
 
     return predictor.predict(Study.from_paths(paths))
 
@@ -207,7 +210,8 @@ def _anisotropic(predictor, repeats: int) -> dict:
     """Extra: the same comparison on a thick-slice clinical study (TCGA-FG-6692, 5.5 mm
     slices), where the obvious pipeline's Spacingd to 1 mm multiplies the voxels by ~6 and
     no longer gives the same input (its slices are interpolated, ours are the acquired ones)."""
-    from model.study import Study, recognise_sequence
+    from model.imaging.sequences import recognise_sequence
+    from model.imaging.study import Study
     from bench.live import UPLOADS
 
     folder = UPLOADS["tcga_fg_6692"]
@@ -234,7 +238,7 @@ def run(predictor=None, repeats: int = 5) -> dict:
     import torch
 
     from model.inference.classify import Predictor
-    from model.study import recognise_sequence
+    from model.imaging.sequences import recognise_sequence
 
     predictor = predictor or Predictor()
     paths = demo_paths()

@@ -10,7 +10,7 @@ from bench.common import say, table
 
 def run(study=None) -> dict:
     from bench.viewer import bench_slice_change
-    from model.study import Study
+    from model.imaging.study import Study
 
     res = dict(bench_slice_change(study or Study.demo()))
     res.setdefault("source", "bench/viewer.py")

@@ -1,5 +1,5 @@
 """TumorBoard model package: study I/O, preprocessing, network, predictor, attributions, survival.
 
-Data flows one way: files -> :class:`model.study.Study` -> tensors -> predictions.
+Data flows one way: files -> :class:`model.imaging.study.Study` -> tensors -> predictions.
 Nothing here imports Streamlit except :mod:`model.cached`.
 """

@@ -59,7 +59,7 @@ def tcga_raw() -> Path:
 
 @pytest.fixture(scope="session")
 def demo_study():
-    from model.study import Study
+    from model.imaging.study import Study
 
     return Study.demo()
 

@@ -227,7 +227,7 @@ def load_manifest_cases(manifest: Path) -> tuple[list[Case], list[str], list[str
     Columns: ``patient_id``; one path column per sequence present (any of T1, T1ce, T2, FLAIR;
     NIfTI, relative paths are relative to the CSV); ``label`` (class name, text); optional
     ``time_days`` (overall survival, days) and ``event`` (1 death, 0 censored). Volumes go
-    through the app's loader (:class:`model.study.Study`, RAS) and preprocessing.
+    through the app's loader (:class:`model.imaging.study.Study`, RAS) and preprocessing.
 
     Returns ``(cases, sequences, classes)``; classes sorted alphabetically.
 
@@ -235,7 +235,7 @@ def load_manifest_cases(manifest: Path) -> tuple[list[Case], list[str], list[str
         ValueError: missing ``patient_id``/``label`` columns or no sequence column.
         model.core.errors.StudyError: a listed file cannot be loaded (message names the file).
     """
-    from model.study import Study
+    from model.imaging.study import Study
 
     manifest = Path(manifest)
     df = pd.read_csv(manifest, dtype={"patient_id": str, "label": str})
