@@ -41,6 +41,8 @@ import numpy as np
 from nibabel.affines import apply_affine
 from PIL import Image, ImageDraw, ImageFont
 
+from model.views.masks import MaskLayer, blend_fill, paint_outline
+
 VIEWS = ("axial", "coronal", "sagittal")
 CONVENTIONS = ("radiological", "neurological")
 #: Edge letters (top, bottom, left, right) of each view in the radiological convention.
@@ -306,7 +308,8 @@ def apply_colormap(values: np.ndarray, name: str = "hot") -> np.ndarray:
 def render_base(data: np.ndarray, spacing_mm, view: str, index: int, level: float, width: float,
                 overlay: np.ndarray | None = None, opacity: float = 0.5, threshold: float = 0.2,
                 out_px: int = 320, convention: str = "radiological", colormap: str = "hot",
-                mask: np.ndarray | None = None, mask_opacity: float = 0.4) -> np.ndarray:
+                mask: np.ndarray | None = None, mask_opacity: float = 0.4,
+                layers: tuple[MaskLayer, ...] = ()) -> np.ndarray:
     """Windowed slice with overlays, resampled to square pixels; no crosshair or letters.
 
     Parameters
@@ -331,6 +334,9 @@ def render_base(data: np.ndarray, spacing_mm, view: str, index: int, level: floa
     mask : np.ndarray, optional
         optional integer label volume of ``data``'s shape (0 = background), drawn in
         :data:`MASK_COLORS` with ``mask_opacity``.
+    layers : tuple of MaskLayer, optional
+        masks on ``data``'s grid drawn in order, each in one colour: a fill blended with its
+        opacity, then (after resizing) its boundary at full opacity (:mod:`model.views.masks`).
     out_px : int, optional
         length in pixels of the longer side of the output.
 
@@ -342,9 +348,9 @@ def render_base(data: np.ndarray, spacing_mm, view: str, index: int, level: floa
     Raises
     ------
     ValueError
-        overlay or mask shape differs from ``data``; unknown view/convention.
+        overlay, mask or layer shape differs from ``data``; unknown view/convention.
     """
-    for name, vol in (("overlay", overlay), ("mask", mask)):
+    for name, vol in (("overlay", overlay), ("mask", mask), *(("mask layer", la.array) for la in layers)):
         if vol is not None and vol.shape != data.shape:
             raise ValueError(f"The {name} has shape {vol.shape}; the image has {data.shape}.")
     img = extract_slice(data, view, index, convention).astype(np.float32)
@@ -362,13 +368,20 @@ def render_base(data: np.ndarray, spacing_mm, view: str, index: int, level: floa
             colors[(lab > 0) & ~known] = (1.0, 0.0, 1.0)
             alpha = (mask_opacity * (lab > 0))[..., None]
             rgb = (1 - alpha) * rgb + alpha * colors
+    labs = [extract_slice(la.array, view, index, convention) for la in layers]
+    for la, lab in zip(layers, labs):
+        rgb = blend_fill(rgb, lab, la.rgb, float(la.opacity))
     if overlay is not None and opacity > 0:
         ov = extract_slice(overlay, view, index, convention)
         alpha = (opacity * (ov >= threshold))[..., None]
         rgb = (1 - alpha) * rgb + alpha * apply_colormap(ov, colormap)
     size = output_size(data.shape, spacing_mm, view, out_px)
     pil = Image.fromarray((rgb * 255 + 0.5).astype(np.uint8)).resize(size, Image.BILINEAR)
-    return np.asarray(pil)
+    out = np.asarray(pil)
+    for la, lab in zip(layers, labs):
+        if la.outline:
+            out = paint_outline(out, lab, la.rgb)
+    return out
 
 
 @lru_cache(maxsize=8)
@@ -498,7 +511,8 @@ def render_views(data: np.ndarray, spacing_mm, ijk: tuple[int, int, int], level:
                  overlay: np.ndarray | None = None, overlay_key: Hashable = None,
                  colormap: str = "hot", opacity: float = 0.5, threshold: float = 0.2,
                  mask: np.ndarray | None = None, mask_key: Hashable = None, mask_opacity: float = 0.4,
-                 out_px: int = 320, crosshair: bool = True, letters: bool = True,
+                 layers: tuple[MaskLayer, ...] = (), out_px: int = 320, crosshair: bool = True,
+                 letters: bool = True,
                  cache: SliceCache | None = None, key: Hashable = None) -> dict[str, np.ndarray]:
     """The viewer's images: each view through voxel ``ijk`` with crosshair and letters.
 
@@ -516,8 +530,8 @@ def render_views(data: np.ndarray, spacing_mm, ijk: tuple[int, int, int], level:
         crosshair voxel (i, j, k); each view shows the slice through it.
     level, width
         window (image units).
-    overlay, colormap, opacity, threshold, mask, mask_opacity, convention, out_px
-        see :func:`render_base`.
+    overlay, colormap, opacity, threshold, mask, mask_opacity, layers, convention, out_px
+        see :func:`render_base` (each layer's ``key`` identifies it in the cache).
     overlay_key, mask_key
         hashable identities of the overlay / mask for the cache
         (required with a cache, else ``id()`` is used, which is only safe while the array
@@ -539,7 +553,7 @@ def render_views(data: np.ndarray, spacing_mm, ijk: tuple[int, int, int], level:
 
         def make(view=view, index=index):
             return render_base(data, spacing_mm, view, index, level, width, overlay, opacity, threshold,
-                               out_px, convention, colormap, mask, mask_opacity)
+                               out_px, convention, colormap, mask, mask_opacity, tuple(layers))
 
         if cache is None:
             base = make()
@@ -548,7 +562,8 @@ def render_views(data: np.ndarray, spacing_mm, ijk: tuple[int, int, int], level:
                   colormap if overlay is not None else None,
                   float(opacity) if overlay is not None else None,
                   float(threshold) if overlay is not None else None,
-                  mk_id, float(mask_opacity) if mask is not None else None, out_px)
+                  mk_id, float(mask_opacity) if mask is not None else None, out_px,
+                  tuple(la.cache_key() for la in layers))
             base = cache.get(ck, make)
         xy = crosshair_pixel(ijk, data.shape, view, (base.shape[1], base.shape[0]), convention) if crosshair else None
         out[view] = annotate(base, view, convention, xy, letters) if (crosshair or letters) else base
