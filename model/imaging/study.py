@@ -49,6 +49,7 @@ import numpy as np
 from model.core.config import DEMO_STUDY_DIR
 from model.core.errors import (AmbiguousChannelsError, DuplicateSequenceError, EmptyStudyError,
                                UnknownSequenceError)
+from model.core.memory import release_freed_memory
 from model.imaging.io.uploads import Group, files_from_paths, group_uploads, guard, read_group
 from model.imaging.labelmap import LabelMap
 from model.imaging.sequences import (REFERENCE_ORDER, SEQUENCES, SKIP, canonical_sequence,
@@ -182,6 +183,13 @@ class Study:
         """
         if not files:
             raise EmptyStudyError("No file was given. Upload at least one MRI sequence.")
+        try:
+            return cls._load(files)
+        finally:
+            release_freed_memory()  # the load's temporary buffers go back to the OS
+
+    @classmethod
+    def _load(cls, files) -> "Study":
         chosen: dict[str, Volume] = {}
         notes: list[str] = []
         for g in guard("The upload", group_uploads, files):

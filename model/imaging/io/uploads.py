@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from model.core import config
+from model.core.memory import release_freed_memory
 from model.core.errors import (
     EmptyStudyError,
     StudyError,
@@ -274,10 +275,13 @@ def read_uploads(files: Sequence[tuple[str, bytes]]) -> Found:
     if not files:
         raise EmptyStudyError("No file was given. Upload at least one MRI sequence.")
     found = Found([])
-    for g in guard("The upload", group_uploads, [(n, d, None) for n, d in files]):
-        vols, notes = guard(g.name, read_group, g)
-        found.volumes.extend(vols)
-        found.warnings.extend(notes)
+    try:
+        for g in guard("The upload", group_uploads, [(n, d, None) for n, d in files]):
+            vols, notes = guard(g.name, read_group, g)
+            found.volumes.extend(vols)
+            found.warnings.extend(notes)
+    finally:
+        release_freed_memory()  # the load's temporary buffers go back to the OS
     return found
 
 
