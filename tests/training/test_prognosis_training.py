@@ -34,6 +34,10 @@ def test_card_has_the_numbers(card):
         assert {"uno_c", "uno_c_ci95", "auc", "calibration_slope", "calibration"} <= set(r)
         assert [c["years"] for c in r["calibration"]] == [1, 2, 5]
     assert "age_years" in card["validation"]["cross_cohort"]  # the age-only comparison
+    assert card["limitations"] and len(card["served_sets"]) == card["decision"]["n_sets_served"]
+    served = load()
+    for row in card["served_sets"]:
+        assert served.models_[frozenset(row["inputs"])].c_index == row["c_index"]
     assert "excluded" in card["image_patients_note"] or "without them" in card["image_patients_note"]
 
 
