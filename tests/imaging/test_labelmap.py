@@ -54,3 +54,32 @@ def test_on_grid_of_refuses_other_shapes(array, match):
 def test_invalid_label_maps_refused(array, affine):
     with pytest.raises(StudyError):
         LabelMap(array, affine, "m")
+
+
+def test_study_holds_masks_on_a_volume_grid(demo_study):
+    vol = demo_study.volumes["FLAIR"]
+    arr = np.zeros(vol.shape, np.uint8)
+    arr[100:120, 100:130, 60:70] = 1
+    mask = LabelMap.on_grid_of(vol, arr, "tumour")
+    assert demo_study.masks == {}
+    with_mask = demo_study.with_mask("tumour", mask)
+    assert with_mask.masks["tumour"] is mask and demo_study.masks == {}
+    assert with_mask.key == demo_study.key  # masks do not change which images the study holds
+    other = LabelMap(np.zeros((3, 3, 3), np.uint8), np.eye(4), "elsewhere")
+    with pytest.raises(StudyError, match="not on the voxel grid"):
+        demo_study.with_mask("x", other)
+
+
+@pytest.mark.needs_shared("demo_cases/tcga_fg_6692_raw")
+def test_resampled_study_resamples_masks_nearest_neighbour(shared_data):
+    from model.imaging.study import Study
+
+    study = Study.from_paths(sorted((shared_data / "demo_cases" / "tcga_fg_6692_raw").glob("*.nii.gz")))
+    fl = study.volumes["FLAIR"]
+    arr = np.zeros(fl.shape, np.uint8)
+    cx, cy, cz = (s // 2 for s in fl.shape)
+    arr[cx - 10:cx + 10, cy - 10:cy + 10, cz - 3:cz + 3] = 2
+    out = study.with_mask("tumour", LabelMap.on_grid_of(fl, arr, "tumour")).resampled_to("T1ce")
+    m = out.masks["tumour"]
+    assert m.same_grid(out.volumes["T1ce"]) and set(np.unique(m.array)) <= {0, 2}
+    assert m.volume_ml == pytest.approx(LabelMap.on_grid_of(fl, arr, "t").volume_ml, rel=0.25)
