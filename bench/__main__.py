@@ -1,7 +1,8 @@
 """``python -m bench [--json] [--only a,b] [--repeats N] [--uploads N]``: every benchmark.
 
 Benchmarks: ``pipeline`` (1, study -> prediction vs floor and vs MONAI), ``attribution`` (2),
-``viewer`` (3), ``memory`` (4, a live server and a headless Chromium), ``training`` (5).
+``viewer`` (3), ``memory`` (4, a live server and a headless Chromium), ``training`` (5),
+``segment`` (7, tumour segmentation of the demo study: ``segment_seconds``, peak memory).
 GPU runs (6) are not made here: ``pipeline``, ``attribution`` and ``training`` use CUDA by
 themselves when ``torch.cuda.is_available()``.
 """
@@ -13,7 +14,7 @@ import json
 import sys
 import time
 
-ALL = ("pipeline", "attribution", "viewer", "memory", "training")
+ALL = ("pipeline", "attribution", "viewer", "memory", "training", "segment")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     predictor = study = None
     if {"pipeline", "attribution", "viewer"} & set(only):
         from model.inference.classify import Predictor
-        from model.study import Study
+        from model.imaging.study import Study
         predictor, study = Predictor(), Study.demo()
     if "pipeline" in only:
         from bench import pipeline
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     if "training" in only:
         from bench import training_bench
         result.update(training_bench.run(a.train_steps))
+    if "segment" in only:
+        from bench import segment
+        result.update(segment.run(study, a.repeats))
     result["peak_rss_bench_process_mb"] = common.self_peak_rss_mb()
     result["machine"]["loadavg_end"] = [round(x, 2) for x in common.loadavg()]
     result["total_seconds"] = round(time.time() - t0, 1)

@@ -203,10 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--report", default=None, help="folder for metrics.json and figures")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--task", choices=["auto", "type"], default="auto",
+    p.add_argument("--include-training", action="store_true",
+                   help="segment: also evaluate patients the segmentation model trained on")
+    p.add_argument("--task", choices=["auto", "type", "segment"], default="auto",
                    help="type: tumour type of 3D studies in a tcga_lgg_flair_seg-layout folder "
                         "(training.type3d: n_patients with T1ce, glioma_fraction)")
     args = p.parse_args(argv)
+    if args.task == "segment":  # tumour segmentation (training.segment_final, agent D)
+        from training.segment_final import evaluate_cli
+        return evaluate_cli(args)
     if args.task == "type" and not is_slice_dataset(Path(args.data)):
         from training.type3d import evaluate_type_studies  # tumour type on 3D studies (agent F)
         result = evaluate_type_studies(Path(args.data), Path(args.checkpoint) if args.checkpoint else None)

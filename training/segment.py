@@ -342,6 +342,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=1500, help="training steps per CV run")
     p.add_argument("--final-steps", type=int, default=2500, help="training steps of the final model")
     p.add_argument("--patients", nargs="*", default=None, help="only these patients (tests)")
+    p.add_argument("--brats", default=str(BRATS_DIR), help="BraTS transfer cases ('none' to skip)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])

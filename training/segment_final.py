@@ -158,7 +158,7 @@ def run_final(args, log=print) -> dict:
     test = evaluate_folder(Path(args.data), seg, patients=test_ids, subsets=True)
     log(f"test Dice mean {test['dice_mean']:.3f} median {test['dice_median']:.3f} "
         f"CI {test['dice_ci95']}")
-    brats = evaluate_brats(seg)
+    brats = evaluate_brats(seg, Path(args.brats)) if args.brats != "none" else {}
     log(f"BraTS: {json.dumps(json_safe(brats))}")
     card = build_card(args, cv, design, post, config, test, brats, train_seconds,
                       time.time() - t0, len(dev), test_ids)
