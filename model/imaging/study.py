@@ -50,6 +50,7 @@ from model.core.config import DEMO_STUDY_DIR
 from model.core.errors import (AmbiguousChannelsError, DuplicateSequenceError, EmptyStudyError,
                                UnknownSequenceError)
 from model.core.memory import release_freed_memory
+from model.imaging.io.masks import attach_masks, split_masks
 from model.imaging.io.uploads import Group, files_from_paths, group_uploads, guard, read_group
 from model.imaging.labelmap import LabelMap
 from model.imaging.sequences import (REFERENCE_ORDER, SEQUENCES, SKIP, canonical_sequence,
@@ -123,7 +124,7 @@ class Study:
 
     @classmethod
     def from_volumes(cls, volumes: Sequence[Volume], sequences: Sequence[str | None] | None = None,
-                     warnings: Sequence[str] = ()) -> "Study":
+                     warnings: Sequence[str] = (), masks: Sequence[Volume] = ()) -> "Study":
         """Build a study from volumes found by :func:`read_uploads`.
 
         Args:
@@ -148,7 +149,9 @@ class Study:
         if not chosen:
             raise EmptyStudyError("No volume was assigned a sequence. Choose T1, T1ce, T2 or "
                                   "FLAIR for at least one.")
-        return cls._assemble(chosen, list(warnings))
+        # masks (Found.masks): label volumes attached on their sequence's grid, GeometryError
+        # when on none (model.imaging.io.masks.attach_masks)
+        return attach_masks(cls._assemble(chosen, list(warnings)), masks)
 
     @classmethod
     def _assemble(cls, chosen: dict[str, Volume], notes: list[str]) -> "Study":
@@ -192,18 +195,24 @@ class Study:
     def _load(cls, files) -> "Study":
         chosen: dict[str, Volume] = {}
         notes: list[str] = []
+        masks: list[Volume] = []
         for g in guard("The upload", group_uploads, files):
-            if g.spec is None and g.kind in ("file", "pair") and is_mask_name(g.name):
-                raise UnknownSequenceError(
-                    f"{g.name} looks like a segmentation mask, not an MRI sequence. "
-                    "Upload T1, T1ce, T2 or FLAIR volumes.")
             vols, gnotes = guard(g.name, read_group, g)
+            if g.spec is None:  # a label volume is a mask (model.imaging.io.masks)
+                vols, found = split_masks(vols)
+                masks.extend(found)
+                if not vols:
+                    continue
+                if g.kind in ("file", "pair") and is_mask_name(g.name):
+                    raise UnknownSequenceError(
+                        f"{g.name} looks like a segmentation mask but holds image intensities, "
+                        "not labels. Upload T1, T1ce, T2 or FLAIR volumes, or a label mask.")
             notes.extend(gnotes)
             for seq, vol in cls._assign(g, vols, notes):
                 _choose(chosen, seq, vol)
         if not chosen:
             raise EmptyStudyError("No MRI sequence was found in the upload.")
-        return cls._assemble(chosen, notes)
+        return attach_masks(cls._assemble(chosen, notes), masks)
 
     @staticmethod
     def _assign(g: Group, vols: list[Volume], notes: list[str]) -> list[tuple[str, Volume]]:

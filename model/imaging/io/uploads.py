@@ -33,6 +33,7 @@ from model.core.errors import (
 )
 from model.imaging.io.archive import read_capped, read_dir, unzip
 from model.imaging.io.dicom import read_dicom_series
+from model.imaging.io.masks import is_label_volume, split_masks
 from model.imaging.io.nifti import read_mgh, read_nifti, read_pair
 from model.imaging.io.picture import read_picture
 from model.imaging.io.quiet import quiet_loading
@@ -58,19 +59,25 @@ def _read_members(container: str, members: Sequence[tuple[str, bytes]]) -> tuple
         if ext in PAIR_EXT:
             pairs.setdefault(stem(base).lower(), {})[ext] = (base, content)
         elif ext in NIFTI_EXT | MGH_EXT | PICTURE_EXT:
-            if is_mask_name(base):
-                skipped += 1
-                continue
-            others.append((base, content))
+            others.append((base, content))  # a mask-named file is kept only if it holds labels
         elif ext in DICOM_EXT or looks_like_dicom(content) or sniff(content) is None:
             dicom.append((member, content))
         else:
             skipped += 1
-    notes = [f"{container}: {skipped} file(s) that are not MRI images were skipped."] if skipped else []
     vols: list[Volume] = []
     for base, content in others:
-        for v in _read_file(base, content):
+        try:
+            found = _read_file(base, content)
+        except StudyError:
+            if not is_mask_name(base):
+                raise
+            found = []
+        if is_mask_name(base) and not (found and all(is_label_volume(v) for v in found)):
+            skipped += 1
+            continue
+        for v in found:
             vols.append(dataclasses.replace(v, source_name=f"{container} › {v.source_name}"))
+    notes = [f"{container}: {skipped} file(s) that are not MRI images were skipped."] if skipped else []
     for stem, pair in pairs.items():
         if ".hdr" not in pair or ".img" not in pair:
             only = next(iter(pair.values()))[0]
@@ -253,10 +260,13 @@ class Found:
         volumes: every volume found, each with ``sequence`` set to the recognised sequence or
             ``""`` when unknown (4D channels, undescribed series, unnamed files).
         warnings: notes on what was skipped (non-image files, localizers, diffusion series...).
+        masks: label volumes (tumour masks, e.g. a BraTS ``seg.nii.gz``) recognised by
+            :func:`model.imaging.io.masks.is_label_volume`; not offered as sequences.
     """
 
     volumes: list[Volume]
     warnings: list[str] = field(default_factory=list)
+    masks: list[Volume] = field(default_factory=list)
 
 
 def read_uploads(files: Sequence[tuple[str, bytes]]) -> Found:
@@ -278,6 +288,8 @@ def read_uploads(files: Sequence[tuple[str, bytes]]) -> Found:
     try:
         for g in guard("The upload", group_uploads, [(n, d, None) for n, d in files]):
             vols, notes = guard(g.name, read_group, g)
+            vols, masks = split_masks(vols)
+            found.masks.extend(masks)
             found.volumes.extend(vols)
             found.warnings.extend(notes)
     finally:
