@@ -4,6 +4,7 @@ All reading, splitting (4D channels, DICOM series) and checking is done by
 :func:`model.imaging.io.uploads.read_uploads`; this page only shows what was found and the user's choices.
 """
 
+import numpy as np
 import streamlit as st
 
 from model.cached import (cached_upload, clear_upload, current_study, flash, get_demo_study,
@@ -76,6 +77,11 @@ if files:
             for w in vol.warnings:
                 st.warning(w)
             choices.append(seq)
+        for m in found.masks:  # label volumes (model.imaging.io.masks): shown on the Viewer
+            labels = [int(v) for v in np.flatnonzero(np.bincount(m.data.astype(np.uint8).ravel())) if v]
+            st.caption(f"Tumour mask {m.source_name} · shape {m.shape} · labels "
+                       f"{', '.join(map(str, labels)) or 'none'} (not a sequence; drawn on the "
+                       "Viewer and compared with the model's mask)")
     if st.button("Load uploaded study", type="primary", key="load_upload"):
         if error:
             pass  # the refusal is shown above
@@ -85,7 +91,7 @@ if files:
             try:
                 study = Study.from_volumes(found.volumes,
                                            [None if c == IGNORE else c for c in choices],
-                                           found.warnings)
+                                           found.warnings, masks=found.masks)
             except StudyError as exc:
                 st.error(f"Not loaded: {exc}{_still_loaded()}")
             else:
