@@ -38,8 +38,10 @@ def canonical_sequence(name: str) -> str:
 
     Accepts any case and the aliases of :func:`recognise_sequence` (``t1c``, ``flair``...).
 
-    Raises:
-        UnknownSequenceError: ``name`` is none of T1, T1ce, T2, FLAIR or their aliases.
+    Raises
+    ------
+    UnknownSequenceError
+        ``name`` is none of T1, T1ce, T2, FLAIR or their aliases.
     """
     key = re.sub(r"[^a-z0-9]", "", name.lower())
     for seq in SEQUENCES:
@@ -102,13 +104,19 @@ def sequence_from_description(text: str, contrast_agent: bool = False,
                               acquisition_contrast: str | None = None) -> str | None:
     """Recognise T1, T1ce, T2 or FLAIR from a SeriesDescription/ProtocolName text.
 
-    Args:
-        text: SeriesDescription and ProtocolName joined (any case).
-        contrast_agent: ContrastBolusAgent is filled in (T1 becomes T1ce).
-        acquisition_contrast: Enhanced MR AcquisitionContrast (0008,9209), e.g. "T1",
-            "FLUID_ATTENUATED".
+    Parameters
+    ----------
+    text
+        SeriesDescription and ProtocolName joined (any case).
+    contrast_agent
+        ContrastBolusAgent is filled in (T1 becomes T1ce).
+    acquisition_contrast
+        Enhanced MR AcquisitionContrast (0008,9209), e.g. "T1",
+        "FLUID_ATTENUATED".
 
-    Returns:
+    Returns
+    -------
+    str or None
         The canonical sequence or None when the text does not say (SWI, T2*, DWI, PD...).
 
     Examples::

@@ -61,8 +61,10 @@ from model.imaging.volume import Volume, fov_overlap, resample_array, same_grid
 def _choose(chosen: dict[str, Volume], seq: str, vol: Volume) -> None:
     """Assign ``vol`` to ``seq`` in ``chosen``.
 
-    Raises:
-        DuplicateSequenceError: ``seq`` already has a volume.
+    Raises
+    ------
+    DuplicateSequenceError
+        ``seq`` already has a volume.
     """
     if seq in chosen:
         raise DuplicateSequenceError(
@@ -75,12 +77,16 @@ def _choose(chosen: dict[str, Volume], seq: str, vol: Volume) -> None:
 class Study:
     """A loaded multi-sequence study.
 
-    Attributes:
-        volumes: sequence name -> :class:`Volume`, in :data:`SEQUENCES` order.
-        warnings: messages for the user (non-fatal problems found while loading); those of one
-            volume start with its sequence, e.g. ``"T1ce: ..."``.
-        masks: name -> :class:`LabelMap` (e.g. ``"tumour"``), each on the grid of one of the
-            volumes; empty when none was given or predicted (see :meth:`with_mask`).
+    Attributes
+    ----------
+    volumes
+        sequence name -> :class:`Volume`, in :data:`SEQUENCES` order.
+    warnings
+        messages for the user (non-fatal problems found while loading); those of one
+        volume start with its sequence, e.g. ``"T1ce: ..."``.
+    masks
+        name -> :class:`LabelMap` (e.g. ``"tumour"``), each on the grid of one of the
+        volumes; empty when none was given or predicted (see :meth:`with_mask`).
     """
 
     volumes: dict[str, Volume]
@@ -127,16 +133,24 @@ class Study:
                      warnings: Sequence[str] = (), masks: Sequence[Volume] = ()) -> "Study":
         """Build a study from volumes found by :func:`read_uploads`.
 
-        Args:
-            volumes: the found volumes.
-            sequences: one entry per volume: a sequence name (any alias), or None / ``"-"`` to
-                leave that volume out. Default: each volume's recognised ``sequence``.
-            warnings: notes to carry over (e.g. ``Found.warnings``).
+        Parameters
+        ----------
+        volumes
+            the found volumes.
+        sequences
+            one entry per volume: a sequence name (any alias), or None / ``"-"`` to
+            leave that volume out. Default: each volume's recognised ``sequence``.
+        warnings
+            notes to carry over (e.g. ``Found.warnings``).
 
-        Raises:
-            EmptyStudyError: no volume was kept.
-            UnknownSequenceError: a kept volume has no sequence.
-            DuplicateSequenceError: two volumes for one sequence.
+        Raises
+        ------
+        EmptyStudyError
+            no volume was kept.
+        UnknownSequenceError
+            a kept volume has no sequence.
+        DuplicateSequenceError
+            two volumes for one sequence.
         """
         seqs = list(sequences) if sequences is not None else [v.sequence or None for v in volumes]
         if len(seqs) != len(volumes):
@@ -167,22 +181,30 @@ class Study:
     def from_bytes(cls, files: Sequence[tuple[str, bytes, str | None]]) -> "Study":
         """Load a study from in-memory files.
 
-        Args:
-            files: ``(file_name, data, sequence_or_None)``. ``data`` may also be a
-                :class:`pathlib.Path` to a folder (DICOM or image files). A None sequence is
-                recognised from the file name (:func:`recognise_sequence`) or, for DICOM,
-                from the series description. For an upload holding several volumes (4D
-                channels, a zip or folder of several series) the sequence may be a comma list
-                in volume order (``"FLAIR,T1,T1ce,T2"``, ``"-"`` skips one), or one name
-                picking the volume recognised as that sequence.
+        Parameters
+        ----------
+        files
+            ``(file_name, data, sequence_or_None)``. ``data`` may also be a
+            :class:`pathlib.Path` to a folder (DICOM or image files). A None sequence is
+            recognised from the file name (:func:`recognise_sequence`) or, for DICOM,
+            from the series description. For an upload holding several volumes (4D
+            channels, a zip or folder of several series) the sequence may be a comma list
+            in volume order (``"FLAIR,T1,T1ce,T2"``, ``"-"`` skips one), or one name
+            picking the volume recognised as that sequence.
 
-        Raises:
-            EmptyStudyError: no file given, or nothing usable.
-            UnknownSequenceError: a sequence cannot be recognised and none was given.
-            AmbiguousChannelsError: several volumes in one upload and which is which is unknown.
-            DuplicateSequenceError: two files for one sequence.
-            and every error of :func:`model.imaging.io.uploads.load_volume`,
-                :func:`model.imaging.io.dicom.read_dicom_series`.
+        Raises
+        ------
+        EmptyStudyError
+            no file given, or nothing usable.
+        UnknownSequenceError
+            a sequence cannot be recognised and none was given.
+        AmbiguousChannelsError
+            several volumes in one upload and which is which is unknown.
+        DuplicateSequenceError
+            two files for one sequence.
+        StudyError
+            and every other refusal of :func:`model.imaging.io.uploads.load_volume` and
+            :func:`model.imaging.io.dicom.read_dicom_series`.
         """
         if not files:
             raise EmptyStudyError("No file was given. Upload at least one MRI sequence.")
@@ -272,8 +294,10 @@ class Study:
 
         A folder is read as one upload (a DICOM series or study, or image files).
 
-        Raises:
-            UnreadableFileError: a path does not exist or cannot be read.
+        Raises
+        ------
+        UnreadableFileError
+            a path does not exist or cannot be read.
         """
         paths = [Path(p) for p in paths]
         seqs = list(sequences) if sequences is not None else [None] * len(paths)
@@ -319,16 +343,22 @@ class Study:
         Resampling is trilinear (MONAI ``SpatialResample``) in world coordinates, zero outside
         a volume's field of view. Sequences already on the grid are kept as they are.
 
-        Args:
-            reference: sequence name; default :meth:`reference_sequence` (T1ce first).
+        Parameters
+        ----------
+        reference
+            sequence name; default :meth:`reference_sequence` (T1ce first).
 
-        Returns:
-            A new :class:`Study` whose volumes share the reference ``shape`` and ``affine``,
+        Returns
+        -------
+        Study
+            A new study whose volumes share the reference ``shape`` and ``affine``,
             with a warning per resampled sequence and, when fields of view do not overlap
             (sequences not co-registered) or overlap by less than half, a warning saying so.
 
-        Raises:
-            UnknownSequenceError: ``reference`` is not in the study.
+        Raises
+        ------
+        UnknownSequenceError
+            ``reference`` is not in the study.
         """
         ref_seq = canonical_sequence(reference) if reference else self.reference_sequence()
         if ref_seq not in self.volumes:

@@ -28,27 +28,37 @@ from model.imaging.io.sniff import looks_like_ct
 class Volume:
     """One MRI sequence of a study, reoriented to RAS+.
 
-    Attributes:
-        sequence: one of :data:`model.imaging.sequences.SEQUENCES` (``""`` while not yet assigned, see
-            :func:`model.imaging.io.uploads.read_uploads`).
-        data: float32 array of shape (X, Y, Z); axis 0 points to the patient's Right,
-            axis 1 Anterior, axis 2 Superior. Intensities as stored, after scl_slope/scl_inter
-            (NIfTI) or RescaleSlope/RescaleIntercept (DICOM). Z is 1 for a one-slice study.
-        affine: float64 (4, 4) voxel-to-world (scanner RAS, mm) matrix of ``data``.
-        source_name: de-identified display name: the file name as uploaded (no directories),
-            plus ``" › series N (description)"`` or ``" › channel i/n"`` when one upload holds
-            several volumes. Never header contents other than a scrubbed series description.
-        source_orientation: orientation codes of the file before reorientation, e.g. "LPS".
-        content_hash: sha256 (hex) of the bytes the volume was read from (of the voxel data
-            and affine for DICOM series).
-        warnings: non-fatal problems found while loading this volume.
-        details: whitelisted technical fields: ``format`` (e.g. "NIfTI-1", "DICOM", "MGH",
-            "Analyze", "PNG") and, for DICOM, the fields of
-            :data:`model.imaging.io.dicom.DETAIL_FIELDS`.
-        geometry_known: False when the voxel size is unknown or was assumed (no valid affine,
-            an identity placeholder affine, zero/NaN DICOM pixel spacing, degenerate DICOM
-            orientation, a 2D picture): sizes in mm or mL derived from this volume must then
-            say "unknown".
+    Attributes
+    ----------
+    sequence
+        one of :data:`model.imaging.sequences.SEQUENCES` (``""`` while not yet assigned, see
+        :func:`model.imaging.io.uploads.read_uploads`).
+    data
+        float32 array of shape (X, Y, Z); axis 0 points to the patient's Right,
+        axis 1 Anterior, axis 2 Superior. Intensities as stored, after scl_slope/scl_inter
+        (NIfTI) or RescaleSlope/RescaleIntercept (DICOM). Z is 1 for a one-slice study.
+    affine
+        float64 (4, 4) voxel-to-world (scanner RAS, mm) matrix of ``data``.
+    source_name
+        de-identified display name: the file name as uploaded (no directories),
+        plus ``" › series N (description)"`` or ``" › channel i/n"`` when one upload holds
+        several volumes. Never header contents other than a scrubbed series description.
+    source_orientation
+        orientation codes of the file before reorientation, e.g. "LPS".
+    content_hash
+        sha256 (hex) of the bytes the volume was read from (of the voxel data
+        and affine for DICOM series).
+    warnings
+        non-fatal problems found while loading this volume.
+    details
+        whitelisted technical fields: ``format`` (e.g. "NIfTI-1", "DICOM", "MGH",
+        "Analyze", "PNG") and, for DICOM, the fields of
+        :data:`model.imaging.io.dicom.DETAIL_FIELDS`.
+    geometry_known
+        False when the voxel size is unknown or was assumed (no valid affine,
+        an identity placeholder affine, zero/NaN DICOM pixel spacing, degenerate DICOM
+        orientation, a 2D picture): sizes in mm or mL derived from this volume must then
+        say "unknown".
     """
 
     sequence: str
@@ -109,14 +119,21 @@ def resample_array(data: np.ndarray, src_affine: np.ndarray, dst_affine: np.ndar
                    dst_shape: Sequence[int], mode: str = "bilinear") -> np.ndarray:
     """Resample a 3D array from one voxel grid to another with MONAI's ``SpatialResample``.
 
-    Args:
-        data: (X, Y, Z) array on the grid of ``src_affine``.
-        src_affine, dst_affine: float (4, 4) voxel-to-world matrices (mm); voxel centres map
-            through them (nibabel convention).
-        dst_shape: (X', Y', Z') of the output grid.
-        mode: "bilinear" (trilinear) or "nearest".
+    Parameters
+    ----------
+    data
+        (X, Y, Z) array on the grid of ``src_affine``.
+    src_affine, dst_affine
+        float (4, 4) voxel-to-world matrices (mm); voxel centres map
+        through them (nibabel convention).
+    dst_shape
+        (X', Y', Z') of the output grid.
+    mode
+        "bilinear" (trilinear) or "nearest".
 
-    Returns:
+    Returns
+    -------
+    numpy.ndarray
         float32 array of shape ``dst_shape``; points outside the source are 0.
     """
     import torch

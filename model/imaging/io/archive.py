@@ -23,9 +23,12 @@ from model.core.errors import UnreadableFileError, UploadTooLargeError
 def read_capped(data: bytes, name: str, cap: int | None = None) -> bytes:
     """Decompress gzip data (recognised by magic bytes) with a size cap; other data as is.
 
-    Raises:
-        UploadTooLargeError: decompresses past ``cap`` (gzip bomb).
-        UnreadableFileError: truncated or corrupt gzip stream.
+    Raises
+    ------
+    UploadTooLargeError
+        decompresses past ``cap`` (gzip bomb).
+    UnreadableFileError
+        truncated or corrupt gzip stream.
     """
     if data[:2] != b"\x1f\x8b":
         return data

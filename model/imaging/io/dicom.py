@@ -103,15 +103,22 @@ def _holds(source: str) -> str:
 class _Series:
     """One DICOM series stacked into a volume (not yet reoriented).
 
-    Attributes:
-        data: float32 (X, Y, Z) = (columns, rows, slices), after RescaleSlope/Intercept.
-        affine: float64 (4, 4) voxel -> RAS+ world (mm) matrix of ``data``.
-        label: de-identified display name, e.g. ``"study.zip › series 3 (AX T1 POST)"``, or
-            the source name alone for a single-file upload.
-        sequence_hint: T1/T1ce/T2/FLAIR recognised from the description or contrast tags, or
-            None (see :func:`sequence_from_description`).
-        warnings: non-fatal problems found in this series.
-        details: whitelisted technical fields (keys from :data:`DETAIL_FIELDS`).
+    Attributes
+    ----------
+    data
+        float32 (X, Y, Z) = (columns, rows, slices), after RescaleSlope/Intercept.
+    affine
+        float64 (4, 4) voxel -> RAS+ world (mm) matrix of ``data``.
+    label
+        de-identified display name, e.g. ``"study.zip › series 3 (AX T1 POST)"``, or
+        the source name alone for a single-file upload.
+    sequence_hint
+        T1/T1ce/T2/FLAIR recognised from the description or contrast tags, or
+        None (see :func:`sequence_from_description`).
+    warnings
+        non-fatal problems found in this series.
+    details
+        whitelisted technical fields (keys from :data:`DETAIL_FIELDS`).
     """
 
     data: np.ndarray
@@ -456,22 +463,33 @@ _PRIORITY = (IncompleteSeriesError, UnreadableFileError, TimeSeriesError, WrongD
 def read_dicom_series(members: Sequence[tuple[str, bytes]], source: str) -> tuple[list[Volume], list[str]]:
     """Read every structural MR series found among DICOM members.
 
-    Args:
-        members: ``(member_name, bytes)``; names are used to skip ``__MACOSX``, ``._*`` and
-            DICOMDIR and are never shown.
-        source: display name of the upload (folder or zip name), used in messages.
+    Parameters
+    ----------
+    members
+        ``(member_name, bytes)``; names are used to skip ``__MACOSX``, ``._*`` and
+        DICOMDIR and are never shown.
+    source
+        display name of the upload (folder or zip name), used in messages.
 
-    Returns:
+    Returns
+    -------
+    tuple of (list of Volume, list of str)
         ``(volumes, notes)``: one RAS+ :class:`model.imaging.volume.Volume` per usable series
         (``details`` holds the fields of :data:`DETAIL_FIELDS`), ordered by series
         number, and notes on what was skipped (non-DICOM members, dropped series).
 
-    Raises:
-        EmptyStudyError-like :class:`UnreadableFileError`: no DICOM image at all.
-        NotMRIError: only CT (or other non-MR) series.
-        UnsupportedDicomError: only mosaic, diffusion, localizer/derived or undecodable series.
-        IncompleteSeriesError: the only candidate series has missing/duplicated/uneven slices.
-        TimeSeriesError, WrongDimensionsError, UploadTooLargeError: see their docs.
+    Raises
+    ------
+    EmptyStudyError-like :class:`UnreadableFileError`
+        no DICOM image at all.
+    NotMRIError
+        only CT (or other non-MR) series.
+    UnsupportedDicomError
+        only mosaic, diffusion, localizer/derived or undecodable series.
+    IncompleteSeriesError
+        the only candidate series has missing/duplicated/uneven slices.
+    TimeSeriesError, WrongDimensionsError, UploadTooLargeError
+        see their docs.
     """
     try:
         series, notes = _read_dicom_series(members, source)

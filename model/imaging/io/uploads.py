@@ -256,12 +256,16 @@ def guard(display: str, fn, *args):
 class Found:
     """What uploads hold before sequences are confirmed (see :func:`read_uploads`).
 
-    Attributes:
-        volumes: every volume found, each with ``sequence`` set to the recognised sequence or
-            ``""`` when unknown (4D channels, undescribed series, unnamed files).
-        warnings: notes on what was skipped (non-image files, localizers, diffusion series...).
-        masks: label volumes (tumour masks, e.g. a BraTS ``seg.nii.gz``) recognised by
-            :func:`model.imaging.io.masks.is_label_volume`; not offered as sequences.
+    Attributes
+    ----------
+    volumes
+        every volume found, each with ``sequence`` set to the recognised sequence or
+        ``""`` when unknown (4D channels, undescribed series, unnamed files).
+    warnings
+        notes on what was skipped (non-image files, localizers, diffusion series...).
+    masks
+        label volumes (tumour masks, e.g. a BraTS ``seg.nii.gz``) recognised by
+        :func:`model.imaging.io.masks.is_label_volume`; not offered as sequences.
     """
 
     volumes: list[Volume]
@@ -275,12 +279,17 @@ def read_uploads(files: Sequence[tuple[str, bytes]]) -> Found:
     ``.hdr``/``.img`` files are paired by name, loose DICOM files are pooled and grouped by
     series, zips are opened; every 4D channel and every DICOM series becomes its own volume.
 
-    Args:
-        files: ``(file_name, bytes)`` as uploaded.
+    Parameters
+    ----------
+    files
+        ``(file_name, bytes)`` as uploaded.
 
-    Raises:
-        EmptyStudyError: nothing given, or nothing usable in it.
-        and every refusal of the loaders (see :mod:`model.errors`).
+    Raises
+    ------
+    EmptyStudyError
+        nothing given, or nothing usable in it.
+    StudyError
+        and every other refusal of the loaders (see :mod:`model.core.errors`).
     """
     if not files:
         raise EmptyStudyError("No file was given. Upload at least one MRI sequence.")
@@ -300,23 +309,36 @@ def read_uploads(files: Sequence[tuple[str, bytes]]) -> Found:
 def load_volume(data: bytes, name: str, sequence: str) -> tuple[Volume, list[str]]:
     """Read one single-file volume held in memory into a RAS-oriented :class:`Volume`.
 
-    Args:
-        data: the file's bytes: NIfTI-1/2 (.nii, .nii.gz; compression detected from magic
-            bytes), MGH/MGZ, a PNG/JPEG picture or a single DICOM file.
-        name: file name, used in messages and for display only.
-        sequence: canonical sequence name (see :func:`canonical_sequence`).
+    Parameters
+    ----------
+    data
+        the file's bytes: NIfTI-1/2 (.nii, .nii.gz; compression detected from magic
+        bytes), MGH/MGZ, a PNG/JPEG picture or a single DICOM file.
+    name
+        file name, used in messages and for display only.
+    sequence
+        canonical sequence name (see :func:`canonical_sequence`).
 
-    Returns:
+    Returns
+    -------
+    tuple of (Volume, list of str)
         ``(volume, warnings)``; ``volume.data`` is float32 (X, Y, Z) in RAS+.
 
-    Raises:
-        UploadTooLargeError: the file or its decompressed content is above the caps.
-        UnreadableFileError: not a readable volume, corrupt or truncated.
-        WrongDimensionsError: several volumes in one file (use :func:`read_uploads`), RGB,
-            complex, or fewer than 2 dimensions.
-        TimeSeriesError: a 4D time series.
-        NotMRIError: CT-like intensities.
-        EmptyStudyError: the volume holds no signal (constant or not finite).
+    Raises
+    ------
+    UploadTooLargeError
+        the file or its decompressed content is above the caps.
+    UnreadableFileError
+        not a readable volume, corrupt or truncated.
+    WrongDimensionsError
+        several volumes in one file (use :func:`read_uploads`), RGB,
+        complex, or fewer than 2 dimensions.
+    TimeSeriesError
+        a 4D time series.
+    NotMRIError
+        CT-like intensities.
+    EmptyStudyError
+        the volume holds no signal (constant or not finite).
     """
     display = Path(name).name
     vols = guard(display, _read_file, name, data)
