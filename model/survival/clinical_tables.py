@@ -16,7 +16,8 @@ from model.core.units import DAYS_PER_UNIT
 
 __all__ = ["INPUT_LABELS", "input_label", "inputs_sentence", "inputs_table", "horizons_table",
            "format_median", "curve_table", "set_label", "direction_label", "cross_cohort_table",
-           "cv_table", "anchors_table", "calibration_choices", "calibration_of"]
+           "cv_table", "anchors_table", "calibration_choices", "calibration_of", "goals_table",
+           "served_sets_table"]
 
 #: model input -> how the pages name it.
 INPUT_LABELS = {"age_years": "age", "sex": "sex", "grade": "WHO grade", "idh": "IDH",
@@ -233,3 +234,48 @@ def calibration_of(card: dict, set_key: str, direction: str) -> list[dict]:
     if direction == "served_to_image88":
         return list((val.get("served_on_image88") or {}).get("calibration") or [])
     return list(((val.get("cross_cohort") or {}).get(set_key) or {}).get(direction, {}).get("calibration") or [])
+
+
+_GOALS = {"image88_c_ge_0.82": ("Harrell C >= 0.82 on the held-out image patients", ("image88_c", "image88_c_ci95")),
+          "cross_cohort_c_ge_0.78": ("Harrell C >= 0.78 across cohorts, both ways",
+                                     ("ucsf_to_tcga_c", "tcga_to_ucsf_c")),
+          "cross_cohort_calibration_slope_0.8_1.2": ("calibration slope 0.8-1.2 across cohorts, both ways",
+                                                     ("ucsf_to_tcga_calibration_slope", "tcga_to_ucsf_calibration_slope")),
+          "image88_calibration_slope_0.8_1.2": ("calibration slope 0.8-1.2 on the image patients",
+                                                ("image88_calibration_slope",))}
+
+
+def goals_table(card: dict) -> pd.DataFrame:
+    """The issue's goals as the card reports them: ``goal``, ``met``, ``measured``."""
+    met = (card.get("goals") or {}).get("met") or {}
+    vals = met.get("values") or {}
+    rows = []
+    for k, ok in met.items():
+        if k == "values":
+            continue
+        what, keys = _GOALS.get(k, (k, ()))
+        shown = []
+        for vk in keys:
+            v = vals.get(vk)
+            if isinstance(v, dict):
+                shown.append(_ci(v.get("slope"), v.get("ci95")))
+            elif isinstance(v, (int, float)) and not vk.endswith("ci95"):
+                ci = vals.get(vk + "95") if vk + "95" in vals else vals.get(vk + "_ci95")
+                shown.append(_ci(v, ci))
+        label = {"ucsf_to_tcga": "UCSF\u2192TCGA", "tcga_to_ucsf": "TCGA\u2192UCSF"}
+        if len(keys) == 2 and len(shown) == 2:
+            shown = [f"{label[keys[0][:12]]} {shown[0]}", f"{label[keys[1][:12]]} {shown[1]}"]
+        rows.append({"goal": what, "met": "yes" if ok else "no", "measured": "; ".join(shown)})
+    return pd.DataFrame(rows)
+
+
+def served_sets_table(card: dict) -> pd.DataFrame:
+    """Every served input set: ``inputs``, ``fitted on``, ``patients``, ``deaths``, ``C (95% CI)``,
+    ``how measured``."""
+    rows = []
+    for s in card.get("served_sets") or []:
+        c = s.get("c_index") or {}
+        rows.append({"inputs": set_label("+".join(s.get("inputs", []))), "fitted on": s.get("cohort", ""),
+                     "patients": s.get("n"), "deaths": s.get("events"),
+                     "C (95% CI)": _ci(c.get("value"), c.get("ci95")), "how measured": c.get("how", "")})
+    return pd.DataFrame(rows)
