@@ -57,6 +57,7 @@ from model.core.errors import (
     UploadTooLargeError,
     WrongDimensionsError,
 )
+from model.imaging.io.dicom_ref import reference_of, remember
 from model.imaging.io.dicom_frames import (ENHANCED_MR, Frame, encapsulated,
                                            frames_of, image_type, num, private,
                                            transfer_syntax_name, value_of)
@@ -504,8 +505,11 @@ def read_dicom_series(members: Sequence[tuple[str, bytes]], source: str) -> tupl
     out = []
     for sv in series:
         digest = hashlib.sha256(sv.data.tobytes() + sv.affine.tobytes()).hexdigest()
+        details = dict(sv.details)
+        reference = details.pop("_reference", None)
         out.append(make_volume(sv.data, sv.affine, sv.label, digest, "DICOM", list(sv.warnings),
-                               sv.details, hint=sv.sequence_hint, geometry_known=sv.geometry_known))
+                               details, hint=sv.sequence_hint, geometry_known=sv.geometry_known))
+        remember(out[-1].content_hash, reference)  # model.imaging.io.dicom_ref (DICOM SEG export)
     return out, notes
 
 
@@ -580,8 +584,10 @@ def _read_dicom_series(members, source):
         text = f"{value_of(ds0, 'SeriesDescription', '')} {value_of(ds0, 'ProtocolName', '')}"
         agent = bool(str(value_of(ds0, "ContrastBolusAgent", "") or "").strip())
         hint = sequence_from_description(text, agent, str(value_of(ds0, "AcquisitionContrast", "") or ""))
-        volumes.append(_Series(data, affine, label, hint, tuple(warns),
-                               _details(ds0, desc, data.shape[2], idents), known))
+        details = _details(ds0, desc, data.shape[2], idents)
+        # UIDs + geometry for a DICOM SEG export, no patient detail (popped before make_volume)
+        details["_reference"] = reference_of(ds0, frames, data.shape[1], data.shape[0])
+        volumes.append(_Series(data, affine, label, hint, tuple(warns), details, known))
     if volumes:
         notes.extend(dict.fromkeys(f"Skipped: {exc}" for _, exc in errors))
     if not volumes:
