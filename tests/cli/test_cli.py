@@ -1,5 +1,5 @@
-"""Command line: python -m model.predict (one real subprocess run, refusals in process) and
-python -m training.evaluate (slow: it reads real patients)."""
+"""Command line: python -m model.predict (in process through its main(); one real subprocess
+run, slow) and python -m training.evaluate (slow: it reads real patients)."""
 
 import json
 import subprocess
@@ -17,11 +17,7 @@ def run(*args):
                           timeout=300)
 
 
-def test_predict_json_on_demo_study():
-    files = sorted(str(p) for p in DEMO_STUDY_DIR.glob("*.nii.gz"))
-    r = run("model.predict", *files, "--json")
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+def _check_demo_json(out: dict, files: list[str]) -> None:
     assert set(out["sequences"]) == {"T1", "T1ce", "T2", "FLAIR"}
     ref = nib.as_closest_canonical(nib.load(files[0]))
     seq = out["sequences"]["T1ce"]
@@ -30,6 +26,23 @@ def test_predict_json_on_demo_study():
     assert abs(sum(out["probabilities"].values()) - 1) < 1e-6
     for key in ("sequence_weights", "risk_score", "warnings"):
         assert key in out
+
+
+def test_predict_json_on_demo_study(capsys):
+    """In process: the same main() as ``python -m model.predict``."""
+    from model.predict import main
+
+    files = sorted(str(p) for p in DEMO_STUDY_DIR.glob("*.nii.gz"))
+    assert main([*files, "--json"]) == 0
+    _check_demo_json(json.loads(capsys.readouterr().out), files)
+
+
+@pytest.mark.slow  # a fresh interpreter: torch, MONAI and the checkpoint loaded from scratch
+def test_python_m_model_predict_on_demo_study():
+    files = sorted(str(p) for p in DEMO_STUDY_DIR.glob("*.nii.gz"))
+    r = run("model.predict", *files, "--json")
+    assert r.returncode == 0, r.stderr
+    _check_demo_json(json.loads(r.stdout), files)
 
 
 def _plain(tmp_path):
