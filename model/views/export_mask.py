@@ -20,7 +20,7 @@ import numpy as np
 
 from model.imaging.labelmap import LabelMap
 
-__all__ = ["labelmap_to_nifti_bytes", "labelmap_to_dicom_seg", "MASK_DESCRIPTION"]
+__all__ = ["labelmap_to_nifti_bytes", "labelmap_to_dicom_seg", "study_reference", "MASK_DESCRIPTION"]
 
 MASK_DESCRIPTION = "TumorBoard mask"
 
@@ -51,9 +51,19 @@ def labelmap_to_nifti_bytes(labelmap: LabelMap) -> bytes:
     return gzip.compress(raw, compresslevel=6, mtime=0)
 
 
-def labelmap_to_dicom_seg(labelmap: LabelMap, source_datasets) -> bytes:
-    """DICOM Segmentation bytes of ``labelmap`` referencing ``source_datasets`` (see
-    :func:`model.views.export_seg.labelmap_to_dicom_seg`)."""
+def labelmap_to_dicom_seg(labelmap: LabelMap, source) -> bytes:
+    """DICOM Segmentation bytes of ``labelmap`` referencing its source series: ``source`` is
+    the reference kept by the DICOM reader (:func:`model.views.export_seg.study_reference`
+    (study, labelmap)) or a Volume read from DICOM. See
+    :func:`model.views.export_seg.labelmap_to_dicom_seg` (raises StudyError without one)."""
     from model.views.export_seg import labelmap_to_dicom_seg as _seg
 
-    return _seg(labelmap, source_datasets)
+    return _seg(labelmap, source)
+
+
+def study_reference(study, labelmap: LabelMap | None = None):
+    """The DICOM reference a SEG of ``labelmap`` points at, or None when the study is not DICOM
+    (:func:`model.views.export_seg.study_reference`)."""
+    from model.views.export_seg import study_reference as _ref
+
+    return _ref(study, labelmap)

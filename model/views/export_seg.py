@@ -23,14 +23,25 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from model.core.errors import StudyError
-from model.imaging.io.dicom_ref import DicomReference, pixel_world_ras, valid_uid
+from model.imaging.io.dicom_ref import DicomReference, pixel_world_ras, reference_for, valid_uid
 from model.imaging.labelmap import LabelMap
 
 ANONYMOUS_NAME = "Anonymous^"
 ANONYMOUS_ID = "ANONYMOUS"
 SEGMENT_LABEL = "Tumour"
 
-__all__ = ["labelmap_to_dicom_seg", "source_datasets", "ANONYMOUS_NAME", "ANONYMOUS_ID"]
+__all__ = ["labelmap_to_dicom_seg", "study_reference", "source_datasets", "ANONYMOUS_NAME",
+           "ANONYMOUS_ID"]
+
+
+def study_reference(study, labelmap: LabelMap | None = None) -> DicomReference | None:
+    """The DICOM series a SEG of ``labelmap`` should reference: the study's volume on the
+    mask's grid when it came from DICOM, else the first volume that did; None when the study
+    has no DICOM volume (then only the NIfTI export applies)."""
+    vols = list(study.volumes.values())
+    if labelmap is not None:
+        vols.sort(key=lambda v: not labelmap.same_grid(v))
+    return next((r for r in map(reference_for, vols) if r is not None), None)
 
 
 def source_datasets(ref: DicomReference) -> list[Dataset]:
@@ -92,11 +103,11 @@ def labelmap_to_dicom_seg(labelmap: LabelMap, source) -> bytes:
     ----------
     labelmap : LabelMap
         The mask (every non-zero label is the one segment).
-    source : DicomReference or sequence of pydicom Dataset
+    source : DicomReference or Volume
         The source series: the reference the DICOM reader kept
-        (:func:`model.imaging.io.dicom_ref.reference_for`) or its stand-in datasets
-        (:func:`source_datasets`). Pydicom datasets of the original files are **not** taken
-        (they hold patient details, which the SEG would copy).
+        (:func:`model.imaging.io.dicom_ref.reference_for`, :func:`study_reference`) or a
+        volume read from DICOM. Pydicom datasets of the original files are **not** taken (they
+        hold patient details, which the SEG would copy).
 
     Returns
     -------
@@ -109,6 +120,11 @@ def labelmap_to_dicom_seg(labelmap: LabelMap, source) -> bytes:
         No usable reference (the study did not come as a single-frame DICOM series with
         well-formed UIDs), or ``highdicom`` is not installed.
     """
+    if not isinstance(source, DicomReference) and hasattr(source, "content_hash"):
+        source = reference_for(source)  # a Volume read from DICOM
+    if source is None:
+        raise StudyError("No DICOM reference: the study did not come as a DICOM series with "
+                         "well-formed UIDs and slice geometry, so no DICOM SEG can point at it.")
     if not isinstance(source, DicomReference):
         raise StudyError("A DICOM SEG is written from the reference the DICOM reader kept "
                          "(model.imaging.io.dicom_ref.reference_for), not from source files.")

@@ -126,3 +126,23 @@ def test_dicom_seg_refusals():
         labelmap_to_dicom_seg(empty, reference_for(flair))
     with pytest.raises(StudyError, match="reference"):
         labelmap_to_dicom_seg(empty, [pydicom.Dataset()])
+
+
+def test_study_reference_picks_the_dicom_series_and_none_for_nifti():
+    from model.views.export_mask import study_reference
+
+    files, (study_uid, series_uid, _), _ = _series(n=3)
+    study = Study.from_bytes(files)
+    ref = study_reference(study)
+    assert ref.series_instance_uid == series_uid and ref.study_instance_uid == study_uid
+    arr = np.zeros(study.volumes["FLAIR"].shape, np.uint8)
+    arr[2:4, 2:4, 1] = 1
+    seg = pydicom.dcmread(io.BytesIO(labelmap_to_dicom_seg(
+        LabelMap.on_grid_of(study.volumes["FLAIR"], arr, "m"), study.volumes["FLAIR"])))
+    assert int(seg.NumberOfFrames) == 1
+    img = nib.Nifti1Image(np.random.default_rng(0).uniform(1, 9, (6, 6, 4)).astype(np.float32), np.eye(4))
+    nifti = Study.from_bytes([("x_t1.nii.gz", gzip.compress(img.to_bytes()), None)])
+    assert study_reference(nifti) is None
+    with pytest.raises(StudyError, match="No DICOM reference"):
+        labelmap_to_dicom_seg(LabelMap.on_grid_of(nifti.volumes["T1"], np.ones((6, 6, 4), np.uint8), "m"),
+                              nifti.volumes["T1"])
