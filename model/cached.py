@@ -623,6 +623,27 @@ def survival_validation(n_boot: int = 200) -> dict:
     return _survival_validation(ck, _risk_mtime(ck), int(n_boot))
 
 
+# ============================================================================ clinical risk groups (agent I)
+# The tumour board's Kaplan-Meier of one cohort by the risk groups of a clinical model fitted on
+# another (model.survival.clinical_groups); server-wide, keyed by the selection.
+@st.cache_resource(show_spinner="Fitting the clinical model on the training cohort...")
+def _clinical_cross_fit(train_key: str, test_key: str, inputs: tuple[str, ...], n_groups: int,
+                        times: tuple[float, ...] | None):
+    from model.survival.clinical_groups import fit_cross_cohort
+
+    return fit_cross_cohort(train_key, test_key, inputs, n_groups, unit="years",
+                            at_risk_times=None if times is None else list(times))
+
+
+def clinical_risk_groups(train_key: str, test_key: str, inputs: Iterable[str], n_groups: int = 3,
+                         times: Iterable[float] | None = None):
+    """``(ClinicalPrognosis, CrossCohortRiskGroups)`` of
+    :func:`model.survival.clinical_groups.fit_cross_cohort` (cached; ``times`` = table times in
+    days, None = round years). Raises ValueError / KeyError as ``fit_cross_cohort``."""
+    return _clinical_cross_fit(train_key, test_key, tuple(inputs), int(n_groups),
+                               None if times is None else tuple(float(t) for t in times))
+
+
 @st.cache_data(show_spinner="Rendering the PNG...")
 def _figure_png(fig_json: str, width: int) -> bytes:
     import plotly.io as pio
