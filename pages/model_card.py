@@ -1,11 +1,15 @@
-"""Model page: the served checkpoint's model card and the attribution evaluation."""
+"""Model page: the served checkpoint's model card, the attribution evaluation and the clinical
+prognosis model's card (goals, cross-cohort validation, calibration, served input sets)."""
 
 import json
 
 import streamlit as st
 
-from model.cached import get_predictor
+from model.cached import get_predictor, get_prognosis_model
+from model.core.errors import CheckpointError
 from model.nets.checkpoint import evidence_warning, read_sidecar
+from model.survival import clinical_tables as ct
+from model.views.clinical_figures import clinical_calibration_figure
 from model.views.model_card_figures import attribution_curve_figure, cv_fold_auc_figure
 from model.views.tables import attribution_eval_table, cv_table, metrics_table
 
@@ -73,3 +77,48 @@ else:
     if ev.get("checkpoint", {}).get("sha256") != card.get("sha256"):
         st.warning("This evaluation was computed for other weights than the ones served; rerun it.")
 st.caption(f"Weights sha256 {card.get('sha256')} (verified at load).")
+
+# ------------------------------------------------------------------ prognosis model (agent I)
+st.divider()
+st.header("Prognosis model (clinical-molecular)")
+try:
+    prognosis_card = get_prognosis_model().card_
+except CheckpointError as exc:
+    prognosis_card = None
+    st.info(f"No clinical prognosis checkpoint: {exc}")
+if prognosis_card is not None:
+    st.write(prognosis_card.get("task", ""))
+    st.write(f"**Model:** {prognosis_card.get('model', '')}. **Band:** {prognosis_card.get('band', '')}.")
+    st.info(f"Covers: {prognosis_card.get('scope', '')}.")
+    never = (prognosis_card.get("inputs") or {}).get("never_used") or {}
+    if never:
+        st.caption("Never used: " + "; ".join(f"{k} ({v})" for k, v in never.items()) + ".")
+    st.subheader("Goals (issue 15)")
+    st.dataframe(ct.goals_table(prognosis_card), width="stretch", hide_index=True)
+    st.subheader("Validation across cohorts (trained on one, tested on another)")
+    st.dataframe(ct.cross_cohort_table(prognosis_card), width="stretch", hide_index=True)
+    st.caption("Harrell and Uno C with bootstrap 95% CIs; AUC at 1, 2, 5 years (cumulative/dynamic); "
+               "Cox calibration slope of the linear predictor on the test cohort (1 = ideal). Age-only "
+               "rows are the baseline in each direction.")
+    st.markdown("Published anchors")
+    st.dataframe(ct.anchors_table(prognosis_card), width="stretch", hide_index=True)
+    choices = ct.calibration_choices(prognosis_card)
+    if choices:
+        cal_labels = {f"{s}|{d}": f"{ct.set_label(s)}: {ct.direction_label(d)}" for s, d in choices}
+        cal_default = "age_years+sex+grade|ucsf_to_tcga"
+        cal_order = sorted(cal_labels, key=lambda k: k != cal_default)
+        cal_pick = st.selectbox("Calibration of", cal_order, format_func=cal_labels.get, key="model_calibration_choice")
+        st.plotly_chart(clinical_calibration_figure(ct.calibration_of(prognosis_card, *cal_pick.split("|")),
+                                                    title=f"Calibration: {cal_labels[cal_pick]}"),
+                        width="stretch", key="model_prognosis_calibration")
+    st.subheader("Served input sets")
+    st.dataframe(ct.served_sets_table(prognosis_card), width="stretch", hide_index=True)
+    with st.expander("5 x 5-fold cross-validation within UCSF-PDGM (all input sets)"):
+        st.dataframe(ct.cv_table(prognosis_card, "ucsf"), width="stretch", hide_index=True)
+    st.subheader("Decision")
+    st.text(prognosis_card.get("decision_rule", ""))
+    st.subheader("Limitations of the prognosis")
+    for item in prognosis_card.get("limitations", []):
+        st.write(f"- {item}")
+    st.caption(f"Command: `{prognosis_card.get('command', '')}`; model.json sha256 "
+               f"{str(prognosis_card.get('sha256'))[:12]}... (verified at load).")

@@ -1,30 +1,38 @@
-"""Survival page: Kaplan-Meier analysis of real cohorts, the loaded study's individual
-prognosis, and the validation of the image model's risk score on held-out patients.
+"""Survival page: Kaplan-Meier analysis of real cohorts, the patient's clinical-molecular
+prognosis, the tumour board's cross-cohort risk groups, the prognosis model's cross-cohort
+validation, and (experimental) the image model's risk score on held-out patients.
 
 Widgets and layout only: cohorts and every statistic come from :mod:`model.survival` through
-the cached accessors of :mod:`model.cached` (``survival_*``), figures from
-:mod:`model.views.survival_figures`, tables from :mod:`model.survival.tables`. Reads (never
-writes) the session's prediction (:func:`model.cached.current_prediction`); the image cohort is
-that of the served checkpoint; its own widgets use keys ``survival_*``.
+the cached accessors of :mod:`model.cached` (``survival_*``, ``get_prognosis_model``,
+``clinical_risk_groups``), the prognosis of the entered inputs from
+:func:`model.analysis.clinical_prognosis` (the Prediction page's and the PDF's path), figures
+from :mod:`model.views.survival_figures` / :mod:`model.views.clinical_figures`, tables from
+:mod:`model.survival.tables` / :mod:`model.survival.clinical_tables`. The clinical inputs are
+read and written through :func:`model.cached.get_clinical_inputs` /
+:func:`model.cached.set_clinical_inputs` (shared with the Prediction page and the PDF); the
+page's own widgets use keys ``survival_*``.
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from model import cached
+from model.analysis import clean_clinical, clinical_prognosis
+from model.core.errors import CheckpointError
+from model.survival import clinical_groups as cg
+from model.survival import clinical_tables as ct
 from model.survival import cohorts as co
 from model.survival import km as skm
 from model.survival import tables as tb
-from model.survival.cox import hazard_ratio_table
-from model.survival.prognosis import UNKNOWN, covariate_usage, select_prognosis_inputs
+from model.views import clinical_figures as cf
 from model.views import survival_figures as sf
 
 NONE = "None"
+UNKNOWN = "unknown"
+TUMOUR_TYPES = [UNKNOWN, "diffuse glioma", "glioblastoma", "astrocytoma", "oligodendroglioma",
+                "oligoastrocytoma", "metastasis", "meningioma", "lymphoma", "pituitary", "other"]
 
 
 def _label(col: str) -> str:
@@ -74,8 +82,11 @@ except (FileNotFoundError, ValueError, KeyError) as exc:
     st.error(f"The cohort could not be loaded: {exc}")
     st.stop()
 
-strata_opts = [NONE] + (co.stratifiable(cohort, cohort_key) if cohort is not None else [])
-adjust_opts = co.adjusters(cohort, cohort_key)
+# issue 15: the image-only risk score is no longer presented as a risk group (its median split
+# is not offered as a stratum or a covariate; the score itself stays, as an experimental number)
+strata_opts = [NONE] + [c for c in (co.stratifiable(cohort, cohort_key) if cohort is not None else [])
+                        if c != "risk_group"]
+adjust_opts = [c for c in co.adjusters(cohort, cohort_key) if c != "risk_group"]
 with st.sidebar:
     cached.reset_invalid_widget("survival_strata", strata_opts, NONE)
     group_choice = st.selectbox("Stratify by", strata_opts, format_func=_label, key="survival_strata")
@@ -200,115 +211,215 @@ if not cohort.empty:
 
 # ---------------------------------------------------------------------------------------------
 st.divider()
-st.subheader("This study: individual prognosis")
-
-prediction = cached.current_prediction()
-study_score = getattr(prediction, "risk_score", None)
-study_group = getattr(prediction, "risk_group", None)
-study_pct = getattr(prediction, "risk_percentile", None)
-image_cohort = None
+st.subheader("Individual prognosis (clinical-molecular model)")
+st.caption(
+    "From what the pathology report and the chart give. Leave *unknown* what is not known: the "
+    "model then uses the largest validated input set among those given. The same inputs are used "
+    "by the Prediction page and the PDF report."
+)
 try:
-    image_cohort = cached.survival_cohort("tcga_image", "OS")
-except (ValueError, OSError) as exc:
-    st.warning(f"The image cohort's risk scores could not be read: {exc}")
+    clin_model = cached.get_prognosis_model()
+except CheckpointError as exc:
+    clin_model = None
+    st.error(f"The clinical prognosis model could not be loaded: {exc}")
 
-if prediction is None or study_score is None:
-    st.info(
-        "Load a study and run the Prediction page to place its model risk score on the image "
-        "cohort and get an individual survival curve."
-    )
-elif image_cohort is None or image_cohort.empty:
-    st.info("The checkpoint's cohort_risk.csv (the image cohort's risk scores) is not available, "
-            "e.g. while the model is being retrained, so there is no cohort to place the study on.")
-else:
+stored = cached.get_clinical_inputs()
+
+
+def _pick(col, label: str, options: list, name: str, fmt=str, help: str | None = None):
+    """A selectbox for input ``name`` starting at the session's stored value."""
+    cur = stored.get(name, UNKNOWN)
     try:
-        study_score = float(study_score)
+        cur = type(options[-1])(cur) if cur != UNKNOWN else cur
     except (TypeError, ValueError):
-        study_score = float("nan")
-    pct_txt = f"percentile {float(study_pct):.0f}" if study_pct is not None else "percentile n/a"
-    st.markdown(
-        f"Image model: risk score **{study_score:.3f}** ({pct_txt} of the training patients), "
-        f"**{study_group or 'unknown'}**-risk group."
-    )
-    st.markdown("Clinical covariates (leave *unknown* when not known)")
-    k1, k2, k3 = st.columns(3)
-    age = k1.number_input("Age (years)", min_value=0, max_value=110, value=None, step=1,
-                          key="survival_age", placeholder="unknown")
-    sex = k2.selectbox("Sex", [UNKNOWN, "female", "male"], key="survival_sex")
-    kps = k3.selectbox("Karnofsky", [UNKNOWN] + [str(v) for v in range(100, -1, -10)], key="survival_kps")
-    k4, k5, k6 = st.columns(3)
-    resection = k4.selectbox("Resection", [UNKNOWN, "GTR", "STR", "biopsy"], key="survival_resection")
-    idh = k5.selectbox("IDH", [UNKNOWN, "wildtype", "mutant"], key="survival_idh")
-    mgmt = k6.selectbox("MGMT", [UNKNOWN, "methylated", "unmethylated"], key="survival_mgmt")
-    n_boot_ind = cached.widget_value("survival_n_boot", 200)
-    entered = {"age_years": age, "sex": sex, "karnofsky": kps, "resection": resection,
-               "idh": idh, "mgmt": mgmt}
-    chosen = select_prognosis_inputs(image_cohort, study_score, entered)
-    try:
-        if not math.isfinite(study_score):
-            raise ValueError("the study has no finite risk score")
-        model = cached.survival_prognostic_model(chosen.inputs)
-        prog = cached.survival_individual(chosen.inputs, chosen.values, int(n_boot_ind))
-    except ValueError as exc:
-        st.info(f"No individual survival curve: {exc}")
+        cur = UNKNOWN
+    return col.selectbox(label, options, index=options.index(cur) if cur in options else 0,
+                         key=f"survival_clin_{name}", format_func=fmt, help=help)
+
+
+c1, c2, c3 = st.columns(3)
+tumour_type = _pick(c1, "Tumour type", TUMOUR_TYPES, "tumour_type",
+                    help="The model covers adult diffuse glioma (WHO CNS grade 2-4) only.")
+age = c2.number_input("Age at diagnosis (years)", min_value=0, max_value=120, step=1,
+                      value=int(stored["age_years"]) if stored.get("age_years") is not None else None,
+                      key="survival_clin_age_years", placeholder="unknown")
+sex = _pick(c3, "Sex", [UNKNOWN, "female", "male"], "sex")
+c4, c5, c6 = st.columns(3)
+grade = _pick(c4, "WHO CNS grade (2021)", [UNKNOWN, 2, 3, 4], "grade")
+idh = _pick(c5, "IDH", [UNKNOWN, "mutant", "wildtype"], "idh")
+codel = _pick(c6, "1p/19q", [UNKNOWN, "codeleted", "intact"], "codeletion_1p19q",
+              help="Used only together with IDH (WHO 2021).")
+c7, c8, c9 = st.columns(3)
+mgmt = _pick(c7, "MGMT promoter", [UNKNOWN, "methylated", "unmethylated"], "mgmt")
+kps = _pick(c8, "Karnofsky", [UNKNOWN] + list(range(100, -1, -10)), "karnofsky")
+resection = _pick(c9, "Extent of resection", [UNKNOWN, "GTR", "STR", "biopsy"], "resection",
+                  fmt=lambda v: {"GTR": "gross total (GTR)", "STR": "subtotal (STR)"}.get(v, v))
+entered = {"tumour_type": tumour_type, "age_years": age, "sex": sex, "grade": grade, "idh": idh,
+           "codeletion_1p19q": codel, "mgmt": mgmt, "karnofsky": kps, "resection": resection}
+if clean_clinical(entered) != clean_clinical(stored):
+    cached.set_clinical_inputs(entered)
+
+clinical = None
+if clin_model is not None:
+    finding = clinical_prognosis(entered, clin_model)
+    clinical = finding.result
+    if clinical is None:
+        if finding.reason and finding.reason.startswith(("Outside", "Contradictory")):
+            st.warning(f"**Not covered by the prognosis model.** {finding.reason} No survival curve "
+                       "is shown.")
+        else:
+            st.info(f"No individual prognosis yet: {finding.reason}")
     else:
-        usage = covariate_usage(study_score, entered, model.inputs_)
-        st.dataframe(usage, hide_index=True, width="stretch")
-        h = prog.horizons
-        cols = st.columns(len(h))
-        for col, (_, r) in zip(cols, h.iterrows()):
-            ci = "" if not np.isfinite(r["lower"]) else f"95% CI {r['lower']:.0%}-{r['upper']:.0%}"
-            col.metric(f"{r['years']:g}-year survival", f"{r['survival']:.0%}", help=ci or None)
-            col.caption(ci + (" (beyond follow-up)" if r["beyond_follow_up"] else "")
-                        + f"; {int(r['at_risk'])} fitting patients followed that long")
-        st.markdown(
-            f"Combined prognostic index (Cox linear predictor): **percentile {prog.percentile:.0f}** "
-            f"of the fitting patients, **{prog.group}** half."
-        )
-        hr_tab = hazard_ratio_table(model)
-        hr_risk = hr_tab.loc[hr_tab["covariate"] == "risk_score", "hr"]
-        if len(hr_risk) and float(hr_risk.iloc[0]) < 1:
-            st.warning(
-                f"In the fitting patients a higher image risk score went with LONGER survival "
-                f"(hazard ratio {float(hr_risk.iloc[0]):.2f} per SD). The curve follows the data, so "
-                "its placement can disagree with the image model's own risk group."
-            )
-        lo_r, hi_r = image_cohort["risk_score"].min(), image_cohort["risk_score"].max()
-        if not lo_r <= study_score <= hi_r:
-            st.warning(
-                f"This study's risk score ({study_score:.3f}) is outside the range of the image "
-                f"cohort ({lo_r:.3f} to {hi_r:.3f}): the curve is an extrapolation of the Cox model."
-            )
-        km_img = cached.survival_km_figure(
-            "tcga_image", "OS", "risk_group", unit, None, highlight_group=study_group,
-            title="This study over the image cohort by model risk group",
-        )
-        sf.add_individual_curve(km_img, prog, unit=unit)
-        st.plotly_chart(km_img, width="stretch", key="survival_km_individual", theme=None)
-        st.caption(
-            f"Dashed black: this study's predicted S(t) with 95% band ({prog.ci_method}). Cox "
-            f"model (lifelines CoxPHFitter) fitted on the image model's training patients "
-            f"({model.n_} patients, {model.events_} deaths; OS from TCGA-CDR) with "
-            f"{', '.join(_label(c) for c in model.inputs_)}. Coloured: Kaplan-Meier of all image-"
-            "cohort patients by the image model's risk group (the study's group drawn thicker)."
-        )
-        st.plotly_chart(
-            sf.forest_figure(hazard_ratio_table(model, {c: _label(c) for c in model.inputs_}),
-                             title="Prognostic model: hazard ratios (95% CI)"),
-            width="stretch", key="survival_forest_individual", theme=None,
-        )
+        m_cols = st.columns(4)
+        for col, a in zip(m_cols, clinical.survival_at):
+            band = "beyond the fitting cohort's follow-up" if a.survival is None else \
+                f"95% band {a.lower:.0%}-{a.upper:.0%}"
+            col.metric(f"{a.years:g}-year survival", "n/a" if a.survival is None else f"{a.survival:.0%}",
+                       help=band)
+            col.caption(band)
+        m_cols[3].metric(f"Median survival ({unit})", ct.format_median(clinical, unit).split(" (")[0])
+        m_cols[3].caption(ct.format_median(clinical, unit))
+        st.markdown(ct.inputs_sentence(clinical))
+        cidx = clinical.c_index or {}
+        ci_txt = (f" Validated C-index of this input set {cidx['value']:.2f} (95% CI {cidx['ci95'][0]:.2f}-"
+                  f"{cidx['ci95'][1]:.2f}; {cidx.get('how', '')})." if cidx.get("value") is not None else "")
+        st.caption(f"Cox model of {ct.set_label('+'.join(clinical.input_set))} fitted on {clinical.training_cohort} "
+                   f"({clinical.n_patients} patients, {clinical.n_events} deaths).{ci_txt} Band: {clinical.band}.")
+        for note in clinical.notes:
+            st.caption(f"Note: {note}")
+        curve_fig = cf.clinical_curve_figure(clinical, unit=unit)
+        st.plotly_chart(curve_fig, width="stretch", key="survival_clinical_curve", theme=None)
+        with st.expander("Inputs: entered, used, ignored"):
+            st.dataframe(ct.inputs_table(clinical, entered), hide_index=True, width="stretch")
+        st.download_button("Download the predicted curve (CSV)",
+                           data=ct.curve_table(clinical, unit).to_csv(index=False).encode("utf-8"),
+                           file_name="clinical_prognosis_curve.csv", mime="text/csv",
+                           key="survival_clinical_csv")
 
 # ---------------------------------------------------------------------------------------------
 st.divider()
-st.subheader("Validation of the risk score on held-out patients")
+st.subheader("For the tumour board: risk groups across cohorts")
+st.caption(
+    "A Cox model fitted on one cohort; its risk groups (cut at the training cohort's quantiles of "
+    "the risk) are applied unchanged to another cohort and compared there by Kaplan-Meier and the "
+    "log-rank test. The patient's own predicted curve (above) is overlaid."
+)
+b1, b2, b3, b4 = st.columns(4)
+train_key = b1.selectbox("Fitted on", list(cg.CLINICAL_COHORTS), format_func=cg.CLINICAL_COHORTS.get,
+                         key="survival_board_train")
+test_opts = [k for k in cg.CLINICAL_COHORTS if k != train_key]
+cached.reset_invalid_widget("survival_board_test", test_opts, test_opts[0])
+test_key = b2.selectbox("Shown on", test_opts, format_func=cg.CLINICAL_COHORTS.get, key="survival_board_test")
+board_sets = {"age_years+sex+grade": ("age_years", "sex", "grade"), "age_years+grade": ("age_years", "grade"),
+              "age_years": ("age_years",)}
+set_key = b3.selectbox("Inputs", list(board_sets), format_func=ct.set_label, key="survival_board_inputs")
+n_groups = b4.radio("Risk groups", [3, 2, 4], horizontal=True, key="survival_board_groups")
+try:
+    board_model, board = cached.clinical_risk_groups(train_key, test_key, board_sets[set_key], n_groups)
+except (ValueError, KeyError, FileNotFoundError) as exc:
+    st.info(f"Risk groups not available: {exc}")
+else:
+    patient_group = None
+    if clinical is not None:
+        patient_group = cg.patient_group(board_model, board, entered)
+    board_fig = sf.km_figure(board.km, unit=unit, highlight_group=patient_group,
+                             title=f"{board.test_cohort} by risk groups of a {ct.set_label(set_key)} model "
+                                   f"fitted on {board.train_cohort}")
+    if clinical is not None:
+        cf.add_clinical_curve(board_fig, clinical, unit=unit)
+    st.plotly_chart(board_fig, width="stretch", key="survival_board_km", theme=None)
+    lr = board.logrank
+    g1, g2, g3 = st.columns(3)
+    if lr is not None:
+        g1.metric("Log-rank chi-square", f"{lr.test_statistic:.1f}", help=f"{lr.test}, df = {lr.degrees_of_freedom}")
+        g2.metric("Log-rank p", tb.format_p(lr.p_value))
+    g3.metric(f"Harrell C on {board.test_cohort}", f"{board.harrell_c:.3f}",
+              help="Of the continuous risk, not of the groups.")
+    st.dataframe(board.counts_table().assign(share=lambda d: d["share"].map("{:.0%}".format)),
+                 hide_index=True, width="stretch")
+    cuts = ", ".join(f"{c:.2f}" for c in board.cut_points)
+    st.caption(
+        f"Fitted on {board.train_cohort} ({board.n_train} patients, {board.events_train} deaths); cut points "
+        f"(log relative hazard, {board.train_cohort} quantiles): {cuts}. Shown on {len(board.patients)} "
+        f"{board.test_cohort} patients" + (f" ({board.n_test_missing} left out for a missing input)"
+                                           if board.n_test_missing else "") + ". "
+        + (f"This patient falls in the **{patient_group}** group of this model. " if patient_group else "")
+        + ("Dashed black: this patient's predicted curve from the served model (its own inputs and cohort)."
+           if clinical is not None else "Enter the patient's inputs above to overlay their predicted curve.")
+    )
+    base_name = f"risk_groups_{train_key}_on_{test_key}_{set_key.replace('+', '_')}_{n_groups}"
+    d1, d2, d3 = st.columns(3)
+    with d1:
+        _png_download(board_fig, base_name, "survival_board_png")
+    with d2:
+        st.download_button("Download groups: at risk + medians (CSV)",
+                           data=tb.summary_table(board.km.at_risk, board.km.median).to_csv(index=False).encode(),
+                           file_name=f"{base_name}_summary.csv", mime="text/csv", key="survival_board_csv")
+    with d3:
+        st.download_button("Download patients and groups (CSV)",
+                           data=board.patients.to_csv(index=False).encode(), file_name=f"{base_name}_patients.csv",
+                           mime="text/csv", key="survival_board_patients_csv")
+
+# ---------------------------------------------------------------------------------------------
+st.divider()
+st.subheader("Validation of the prognosis model across cohorts")
+if clin_model is None:
+    st.info("The prognosis model card is not available.")
+else:
+    card_p = clin_model.card_
+    st.caption(
+        "Each row: the inputs fitted on one cohort and scored on another (no patient in both). Harrell "
+        "and Uno C with bootstrap 95% CIs, time-dependent AUC, Cox calibration slope (1 = ideal). "
+        "Age-only rows are the baseline of the same direction."
+    )
+    st.dataframe(ct.cross_cohort_table(card_p), hide_index=True, width="stretch")
+    st.markdown("Published anchors")
+    st.dataframe(ct.anchors_table(card_p), hide_index=True, width="stretch")
+    choices = ct.calibration_choices(card_p)
+    if choices:
+        labels = {f"{s}|{d}": f"{ct.set_label(s)}: {ct.direction_label(d).replace('served_', 'served ')}"
+                  for s, d in choices}
+        default = "age_years+sex+grade|ucsf_to_tcga"
+        order = sorted(labels, key=lambda k: k != default)  # the default first
+        cached.reset_invalid_widget("survival_calibration_choice", order, order[0])
+        pick = st.selectbox("Calibration of", order, format_func=labels.get, key="survival_calibration_choice")
+        s_key, d_key = pick.split("|")
+        st.plotly_chart(cf.clinical_calibration_figure(ct.calibration_of(card_p, s_key, d_key),
+                                                       title=f"Calibration: {labels[pick]}"),
+                        width="stretch", key="survival_clinical_calibration", theme=None)
+    with st.expander("Input sets with molecular inputs: 5 x 5-fold cross-validation within UCSF-PDGM"):
+        st.dataframe(ct.cv_table(card_p, "ucsf"), hide_index=True, width="stretch")
+    for item in card_p.get("limitations", []):
+        st.caption(f"- {item}")
+
+# ---------------------------------------------------------------------------------------------
+st.divider()
+st.subheader("Experimental: the image model's risk score")
+st.caption(
+    "The grade model's Cox-risk head, validated on held-out patients below. It is not a risk group "
+    "and the prognosis above does not use it (no image feature enters the clinical model)."
+)
 with st.expander("Settings"):
     n_boot = st.number_input("Bootstrap resamples", min_value=20, max_value=2000, value=200, step=20,
                              key="survival_n_boot")
 try:
     val = cached.survival_validation(int(n_boot))
 except (ValueError, FileNotFoundError) as exc:
+    val = None
     st.info(f"Validation not available: {exc} (the served checkpoint may be retraining).")
-else:
+prediction = cached.current_prediction()
+study_score = getattr(prediction, "risk_score", None)
+if study_score is not None:
+    img_c = ((val or {}).get("models", {}).get("image", {}) or {}).get("harrell_c") or {}
+    c_txt = (f"Harrell C on {val['n_heldout']} held-out patients {img_c['estimate']:.2f}"
+             + (f" (95% CI {img_c['ci_lower']:.2f}-{img_c['ci_upper']:.2f})" if img_c.get("ci_lower") is not None else "")
+             if img_c.get("estimate") is not None else "C-index not available")
+    try:
+        score_txt = f"{float(study_score):.3f}"
+    except (TypeError, ValueError):
+        score_txt = "n/a"
+    st.markdown(f"This study's image-only risk score: **{score_txt}** (experimental; {c_txt}).")
+if val is not None:
     st.caption(
         f"{val['n_heldout']} held-out patients ({', '.join(val['heldout_splits'])}; "
         f"{val['events_heldout']} deaths); Cox models fitted on {val['n_train']} training "

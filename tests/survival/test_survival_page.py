@@ -1,5 +1,6 @@
 """The Survival page (pages/survival.py) under Streamlit's AppTest: default state, a fake
-prediction with strata, the individual prognosis, the validation and the PNG failure message."""
+prediction with strata, the image risk score as an experimental number, the validation and the PNG
+failure message (the clinical prognosis: tests/pages/test_survival_prognosis_page.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def test_page_runs_default_state(repo_root):
     at.run()
     assert not at.exception
     assert at.title[0].value == "Survival"
-    assert any("Load a study" in i.value for i in at.info)
+    assert any("No individual prognosis yet" in i.value for i in at.info)  # no clinical inputs yet
 
 
 def test_page_with_prediction_and_strata(repo_root, tmp_path, monkeypatch):
@@ -68,7 +69,7 @@ def _real_ids_checkpoint(tmp_path: Path, n: int = 90) -> Path:
     return tmp_path
 
 
-def test_page_individual_prognosis_and_validation(repo_root, cdr_os, tmp_path, monkeypatch):
+def test_page_image_score_and_validation(repo_root, cdr_os, tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     ck = _real_ids_checkpoint(tmp_path)
@@ -76,25 +77,22 @@ def test_page_individual_prognosis_and_validation(repo_root, cdr_os, tmp_path, m
     at.session_state["survival_n_boot"] = 20
     monkeypatch.setattr("model.nets.checkpoint.DEFAULT_CHECKPOINT", ck)
     at.session_state["prediction"] = SimpleNamespace(risk_score=0.01, risk_percentile=60.0, risk_group="high")
-    at.session_state["survival_age"] = 52  # entered covariates (widget keys), one run
-    at.session_state["survival_sex"] = "female"
-    at.session_state["survival_idh"] = "mutant"
     at.run()
     assert not at.exception
-    surv = {m.label: float(m.value.rstrip("%")) for m in at.metric if m.label.endswith("survival")}
-    assert list(surv) == ["1-year survival", "2-year survival", "5-year survival"]
-    assert surv["1-year survival"] >= surv["2-year survival"] >= surv["5-year survival"]
-    usage = [d for d in at.dataframe if "used by the fitted model" in d.value.columns][0].value
-    used = dict(zip(usage["covariate"], usage["used by the fitted model"]))
-    assert used == {"image risk score": True, "age": True, "sex": True, "Karnofsky": False,
-                    "resection": False, "IDH": False, "MGMT": False}
+    # issue 15: the image-only risk score is an experimental number with its held-out C-index,
+    # not a risk group, and no individual curve is fitted on it
+    score = [m.value for m in at.markdown if "image-only risk score" in m.value]
+    assert len(score) == 1 and "**0.010**" in score[0] and "experimental; Harrell C on" in score[0]
+    assert not any("risk group" in m.value for m in at.markdown)
+    assert not any(m.label.endswith("survival") for m in at.metric)  # no clinical inputs entered
     assert any("Harrell C (95% CI)" in d.value.columns for d in at.dataframe)  # validation table
-    # the image cohort offers the predicted risk group; a 3-group stratum (histology) gives the
-    # multivariate log-rank p and the pairwise table with its correction
+    # the image cohort no longer offers the image model's risk group (issue 15); a 3-group stratum
+    # (histology) gives the multivariate log-rank p and the pairwise table with its correction
     at.session_state["survival_cohort"] = "tcga_image"
     at.session_state["survival_correction"] = "bh"
     at.run()  # the strata options depend on the cohort
-    assert "predicted risk group" in at.selectbox(key="survival_strata").options
+    assert "predicted risk group" not in at.selectbox(key="survival_strata").options
+    assert "histology" in at.selectbox(key="survival_strata").options
     at.selectbox(key="survival_strata").set_value("histology")
     at.run()
     assert not at.exception and any(m.label == "p-value" for m in at.metric)
