@@ -61,9 +61,15 @@ def test_idh_changes_the_curve_and_is_said_used(page):
     pct = lambda d, k: float(d[k].rstrip("%"))  # noqa: E731
     assert pct(mut, "5-year survival") > pct(wt, "5-year survival")
     assert any("IDH were used" in m.value for m in at.markdown)
-    # stored once for the Prediction page and the PDF
-    assert at.session_state["clinical_inputs"]["idh"] == "mutant"
-    assert at.session_state["clinical_inputs"]["grade"] == 4
+    # stored once for the Prediction page and the PDF, and the page's numbers are those of the
+    # shared path (model.analysis.clinical_prognosis) for the stored inputs
+    stored = at.session_state["clinical_inputs"]
+    assert stored["idh"] == "mutant" and stored["grade"] == 4
+    from model.analysis import clinical_prognosis
+    from model.survival.clinical import load
+
+    res = clinical_prognosis(stored, load()).result
+    assert [f"{a.survival:.0%}" for a in res.survival_at] == [mut[k] for k in list(mut)[:3]]
 
 
 def test_metastasis_is_not_covered_and_has_no_curve(page):
