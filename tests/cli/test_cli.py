@@ -23,9 +23,15 @@ def _check_demo_json(out: dict, files: list[str]) -> None:
     seq = out["sequences"]["T1ce"]
     assert seq["shape"] == list(ref.shape) and seq["orientation"] == "RAS"
     assert seq["spacing_mm"] == [1.0, 1.0, 1.0]
-    assert abs(sum(out["probabilities"].values()) - 1) < 1e-6
-    for key in ("sequence_weights", "risk_score", "warnings"):
+    # One StudyAnalysis (model.analysis), as the Prediction page and the PDF show it.
+    for key in ("tumour", "scope", "tumour_type", "prognosis", "grade", "uncertainty", "caveats", "warnings"):
         assert key in out
+    for key in ("volume_ml", "extent_mm", "bidimensional_mm2", "centroid_mm", "side", "sequences_used"):
+        assert key in out["tumour"]
+    assert out["caveats"] == out["warnings"] and out["caveats"]
+    # No clinical inputs: no prognosis, and the experimental grade only for a known glioma.
+    assert not out["prognosis"]["shown"] and "No clinical inputs" in out["prognosis"]["reason"]
+    assert "risk_group" not in json.dumps(out)
 
 
 def test_predict_json_on_demo_study(capsys):
@@ -78,7 +84,7 @@ def test_predict_seq_prefix_names_the_sequence(tmp_path, capsys):
     from model.predict import main
 
     assert main([f"FLAIR={_plain(tmp_path)}", "--json"]) == 0
-    assert list(json.loads(capsys.readouterr().out)["sequence_weights"]) == ["FLAIR"]
+    assert list(json.loads(capsys.readouterr().out)["sequences"]) == ["FLAIR"]
 
 
 @pytest.mark.slow

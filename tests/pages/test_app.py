@@ -38,12 +38,17 @@ def test_viewer_slider_moves_the_slice(app):
     assert app.get("image")[0].proto.imgs[0].url != img_before
 
 
+GLIOMA = {"age_years": 45.0, "tumour_type": "glioma"}  # what set_clinical_inputs stores
+
+
 def test_prediction_and_attribution_map(app):
+    app.session_state["clinical_inputs"] = dict(GLIOMA)  # the experimental grade: gliomas only
     app.switch_page("pages/prediction.py")
     app.run()
-    metrics = {m.label: m.value for m in app.metric}
     classes = app.session_state["prediction"].probabilities
-    assert metrics["Predicted class"] == max(classes, key=classes.get)
+    top = max(classes, key=classes.get)
+    assert any(w.value.startswith(f"{top} (p = {classes[top]:.2f}); cross-validated ROC AUC")
+               for w in app.warning)
     app.button(key="attr_compute").click()
     app.run()
     assert not app.exception
@@ -70,10 +75,13 @@ def test_upload_real_study_replaces_the_demo(app, tcga_raw):
     study = app.session_state["study"]
     assert study.sequences == ("T1ce", "FLAIR")
     assert study.volumes["FLAIR"].shape == (208, 256, 26)
+    app.session_state["clinical_inputs"] = dict(GLIOMA)
     app.switch_page("pages/prediction.py")
     app.run()
     assert not app.exception
-    assert set(app.session_state["prediction"].sequence_weights) == {"T1ce", "FLAIR"}
+    # The experimental grade model was trained on T1, T1ce and FLAIR: not shown without T1.
+    assert "prediction" not in app.session_state
+    assert any("this study lacks T1" in i.value for i in app.info)
 
 
 def test_bad_upload_shows_error_and_keeps_study(app, demo_dir):
@@ -106,6 +114,7 @@ def test_one_slice_study_runs_on_viewer_and_prediction(app, shared_data):
 
 
 def test_prediction_page_shows_mc_dropout_uncertainty(app):
+    app.session_state["clinical_inputs"] = dict(GLIOMA)
     app.switch_page("pages/prediction.py")
     app.run()
     mc = app.session_state["prediction"].uncertainty
@@ -157,9 +166,10 @@ def test_viewer_overlays_a_loaded_tumour_mask(demo_study):
     at.selectbox(key="viewer_seq").set_value("FLAIR")
     at.run()
     assert not at.exception
-    assert at.selectbox(key="viewer_mask").options == ["off", "tumour"]
+    masks = next(w for w in at.multiselect if w.label == "Masks")
+    assert "Uploaded: tumour" in masks.options and "Uploaded: tumour" in masks.value
     with_mask = at.get("image")[0].proto.imgs[0].url
-    at.selectbox(key="viewer_mask").set_value("off")
+    masks.set_value([m for m in masks.value if m != "Uploaded: tumour"])
     at.run()
     assert not at.exception
     assert at.get("image")[0].proto.imgs[0].url != with_mask

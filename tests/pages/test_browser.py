@@ -138,9 +138,15 @@ def test_tumour_board_walkthrough(server):
         _settle(page)
         page.screenshot(path=str(ARTIFACTS / "03_viewer_window_neuro.png"), full_page=True)
 
-        # Prediction: compute a map (progress bar), download the report.
+        # Prediction: tumour and type first; enter the clinical inputs once (prognosis), open the
+        # experimental grade, compute a map (progress bar), download the report.
         page.get_by_role("link", name="Prediction").click()
-        page.get_by_text("Predicted class").first.wait_for(timeout=120_000)
+        page.get_by_text("Tumour type").first.wait_for(timeout=120_000)
+        page.get_by_label("Age at diagnosis (years)").fill("45")
+        _choose(page, "Tumour type (pathology)", "glioma")
+        page.get_by_role("button", name="Use these inputs").click()
+        page.get_by_text("1-year survival").first.wait_for(timeout=60_000)
+        page.get_by_text("Experimental: WHO grade II/III").first.click()
         page.get_by_role("button", name="Compute attribution map").click()
         page.get_by_text("Overlay opacity").first.wait_for(timeout=180_000)
         page.locator('[data-testid="stImage"] img').first.wait_for(timeout=60_000)

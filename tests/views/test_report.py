@@ -1,4 +1,5 @@
-"""The one-page PDF report: a PDF, exactly one page, no patient fields."""
+"""The one-page PDF report of a StudyAnalysis: a PDF, exactly one page, no patient fields, the
+analysis' numbers in the page's order ("no abnormality found", "sizes unknown" when so)."""
 
 import gzip
 import re
@@ -8,7 +9,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from model.survival.prognosis import image_prognosis_summary
 from model.views.report import NOTICE, DeferredReport, build_report, deidentified_summary
 from model.imaging.study import Study
 
@@ -45,64 +45,73 @@ def _n_pages(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf))
 
 
+class _Seg:
+    """A segmenter stand-in: the bright block of the study (or nothing)."""
+
+    def __init__(self, empty=False):
+        self.empty = empty
+
+    def segment(self, study):
+        from model.imaging.labelmap import LabelMap
+        from model.inference.segment import SegmentationResult
+
+        f = study.volumes["FLAIR"]
+        m = np.zeros(f.shape, np.uint8) if self.empty else (f.data > 200).astype(np.uint8)
+        return SegmentationResult(LabelMap.on_grid_of(f, m, "stand-in"), "FLAIR", ("FLAIR",))
+
+
+def _analysis(study, predictor, empty=False, clinical=None):
+    from model.analysis import analyse
+
+    return analyse(study, clinical, predictor=predictor, segmenter=_Seg(empty))
+
+
 @pytest.fixture(scope="module")
 def named(predictor):
     study = _named_study()
-    return study, predictor.predict(study)
+    return study, _analysis(study, predictor)
 
 
-def _prognosis(predictor, pred):
-    """What the caller gives the PDF (the report itself never fits)."""
-    return image_prognosis_summary(pred.risk_score, predictor.checkpoint_dir)
-
-
-@pytest.mark.parametrize("with_map", [False, True])
-def test_report_is_one_page_pdf_without_patient_fields(predictor, named, with_map):
-    study, pred = named
-    maps = None
-    if with_map:
-        d = study.volumes["FLAIR"].data
-        maps = {"FLAIR": (d / d.max()).astype(np.float32)}
-    pdf = build_report(study, pred, predictor.card, maps=maps, method="Saliency" if with_map else None,
-                       checkpoint_dir=predictor.checkpoint_dir, prognosis=_prognosis(predictor, pred))
+def test_report_is_one_page_pdf_without_patient_fields(predictor, named):
+    study, analysis = named
+    pdf = build_report(study, analysis, checkpoint_dir=predictor.checkpoint_dir)
     assert pdf[:5] == b"%PDF-"
     assert _n_pages(pdf) == 1
     text = _pdf_text(pdf).lower()
     for token in ("doeberman", "jonathan", "1961", FILE_NAME.lower(), ".nii"):
         assert token not in text, token
-    # What it must say.
-    assert "research use only" in text and "not a diagnosis" in text
-    assert pred.predicted_class.lower() in text
-    assert "survival" in text and "model card" in text
-    assert predictor.card["name"].lower() in text
+    shown = _shown_text(pdf)
+    assert "Research use only" in shown and "not a diagnosis" in shown
+    size = analysis.tumour.size
+    assert f"Volume {size.volume_ml:.1f} mL" in shown
+    assert "No clinical inputs entered" in shown and "Experimental: WHO grade II/III" in shown
 
 
-def test_report_without_cohort_says_so(predictor, named, tmp_path):
-    study, pred = named
-    pdf = build_report(study, pred, predictor.card, checkpoint_dir=tmp_path,
-                       prognosis=image_prognosis_summary(pred.risk_score, tmp_path))
-    assert _n_pages(pdf) == 1
-    assert "no cohort survival data" in _pdf_text(pdf).lower()
+@pytest.mark.parametrize("empty, placeholder, words", [
+    (True, False, "No abnormality found"),
+    (False, True, "sizes unknown"),
+], ids=["nothing-found", "placeholder-geometry"])
+def test_report_says_what_is_not_known(predictor, empty, placeholder, words):
+    study = _named_study()
+    if placeholder:
+        import dataclasses
 
-
-def test_deferred_report_prints_an_unusable_cohort_instead_of_failing(predictor, named):
-    study, pred = named
-
-    def broken():
-        raise ValueError("cohort_risk.csv lacks a column")
-
-    pdf = DeferredReport(study, pred, predictor.card, prognosis=broken)()
-    assert _n_pages(pdf) == 1
-    text = _shown_text(pdf).lower()
-    assert "cohort not available (valueerror)" in text and "no cohort survival data" in text
+        v = study.volumes["FLAIR"]
+        study = dataclasses.replace(study, volumes={"FLAIR": dataclasses.replace(v, geometry_known=False)})
+    analysis = _analysis(study, predictor, empty=empty)
+    shown = _shown_text(build_report(study, analysis))
+    assert words in shown
+    assert "mL" not in shown.split("Tumour type")[0].split("Tumour (predicted")[1] or empty
 
 
 def test_demo_report_one_page(predictor, demo_study):
-    pred = predictor.predict(demo_study)
-    pdf = build_report(demo_study, pred, predictor.card, checkpoint_dir=predictor.checkpoint_dir,
-                       prognosis=_prognosis(predictor, pred))
+    analysis = _analysis(demo_study, predictor, clinical={"age_years": 40, "tumour_type": "glioma"})
+    pdf = build_report(demo_study, analysis, checkpoint_dir=predictor.checkpoint_dir)
     assert pdf.startswith(b"%PDF") and _n_pages(pdf) == 1
     assert "brats-gli-00001" not in _pdf_text(pdf).lower()  # file names of the demo are left out too
+    shown = _shown_text(pdf)
+    assert "1-year survival" in shown and "TumorBoard - study report" in shown
+    assert "WHO grade" not in shown.split("Research use only")[0]  # not in the title
 
 
 def test_notice_says_research_use_only():
@@ -123,22 +132,18 @@ def _shown_text(pdf: bytes) -> str:
     return " ".join(re.sub(r"\\(.)", r"\1", s) for s in shown)
 
 
-def test_report_carries_the_whole_evidence_warning_and_limitations(predictor, demo_study):
-    """Long card lines are wrapped, not cut: the cross-validation warning and every limitation
-    appear word for word (a shortened safety sentence can change its meaning)."""
+def test_report_carries_the_whole_evidence_warning(predictor, demo_study):
+    """Long lines are wrapped, not cut: the cross-validation warning appears word for word (a
+    shortened safety sentence can change its meaning)."""
     from model.nets.checkpoint import evidence_warning
     from model.views.report import _t
 
-    card = dict(predictor.card)
-    card["cross_validation"] = {"n_patients": 70, "n_folds": 5,
-                                "shipped_pooled_roc_auc": [0.39, 0.26, 0.53]}
-    pred = predictor.predict(demo_study)
-    pdf = build_report(demo_study, pred, card, checkpoint_dir=predictor.checkpoint_dir,
-                       prognosis=_prognosis(predictor, pred))
+    analysis = _analysis(demo_study, predictor, clinical={"age_years": 40, "tumour_type": "glioma"})
+    assert analysis.grade.prediction is not None
+    pdf = build_report(demo_study, analysis, checkpoint_dir=predictor.checkpoint_dir)
     assert _n_pages(pdf) == 1
     shown = " ".join(_shown_text(pdf).split())
-    for sentence in [evidence_warning(card)] + [f"Limitation: {x}" for x in card["limitations"][:4]]:
-        assert " ".join(_t(sentence).split()) in shown, sentence[:60]
+    assert " ".join(_t(evidence_warning(predictor.card)).split()) in shown
 
 
 def test_deferred_report_builds_on_call_and_does_not_keep_the_study(predictor):
@@ -148,14 +153,11 @@ def test_deferred_report_builds_on_call_and_does_not_keep_the_study(predictor):
     import weakref
 
     study = _named_study()
-    pred = predictor.predict(study)
-    score = pred.risk_score
-    job = DeferredReport(study, pred, predictor.card, checkpoint_dir=predictor.checkpoint_dir,
-                         prognosis=lambda: image_prognosis_summary(score, predictor.checkpoint_dir))
+    job = DeferredReport(study, _analysis(study, predictor), checkpoint_dir=predictor.checkpoint_dir)
     pdf = job()
     assert pdf.startswith(b"%PDF") and _n_pages(pdf) == 1
     probe = weakref.ref(study)
-    del study, pred
+    del study
     gc.collect()
     assert probe() is None
     with pytest.raises(RuntimeError, match="no longer loaded"):
