@@ -245,7 +245,9 @@ def study_eval(data_dir: Path | None = None, checkpoint: Path | None = None,
             "served 3D path scores accuracy 0.82 vs 0.87 for the plain training path (more "
             "pituitary -> glioma errors): part of the gain on 3D gliomas may be a shift "
             "towards 'glioma', which a glioma-only test set cannot tell apart.",
-            "BraTS and raw-TCGA masks: see each dataset's 'mask' (no segmenter was available).",
+            "Masks: TCGA-LGG expert; BraTS demo the segmenter's (or, without it, an "
+            "evaluation-only FLAIR stand-in); raw TCGA the same patient's expert mask moved "
+            "onto its grid (approximate). See each dataset's 'mask'.",
         ],
         "before": {"glioma_fraction_tcga_lgg": [0.3375, 0.4125],
                    "what": "model card external_check (24 axial slices through the grade "

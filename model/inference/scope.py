@@ -37,9 +37,9 @@ check gives one line for the user starting "Outside what this model knows: ...".
 **Measured (2026-12-02, sidecar ``meta.separation``; rule and threshold not changed after):**
 threshold D² = 105.5; figshare out-of-fold patients refused 10/187 (by construction ~5 %);
 3D gliomas (80 TCGA-LGG + BraTS demo + raw TCGA) refused 34/82, the BraTS demo among them
-(137.6); out of scope flagged: the BraTS metastasis 1/1 (175.5), non-brain MR pictures 2/2
+(134.9, segmenter mask); out of scope flagged: the BraTS metastasis 1/1 (171.1), non-brain MR pictures 2/2
 (abdomen 228, shoulder 168), tumour-free axial slices of the same patients 35/82. AUROC (out vs
-3D gliomas): metastasis 0.94 (n = 1!), non-brain 0.95 (n = 2), tumour-free 0.51, all 0.53; vs
+3D gliomas): metastasis 0.93 (n = 1!), non-brain 0.95 (n = 2), tumour-free 0.51, all 0.53; vs
 figshare out-of-fold 0.85. So the score tells the training images from everything else, but
 not a glioma study from a tumour-free slice or a metastasis: it is a domain detector, and
 with 1 metastasis and 2 non-brain pictures no claim about metastases can be made.
