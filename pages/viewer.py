@@ -1,6 +1,15 @@
 """Viewer page: axial, coronal and sagittal views of any sequence with a linked crosshair,
-window/level presets, overlays (attribution map, tumour mask when loaded), radiological or
-neurological convention, and all sequences side by side at the crosshair.
+window/level presets, overlays (attribution map), radiological or neurological convention, and
+all sequences side by side at the crosshair.
+
+Tumour: the model's mask (FLAIR abnormality, segmented once per study by
+:func:`model.cached.get_tumour`, shared with the Prediction page and the PDF) and every mask
+uploaded with the study, each in its own colour (legend with volumes), as a filled overlay
+(opacity slider) and an outline on every sequence and view; a mask on another grid is moved
+onto the shown sequence's grid by nearest neighbour through the affines. An on/off toggle, a
+"Go to tumour" button (crosshair to the largest axial cross-section), "No abnormality found"
+in words, the Dice / volume difference of an uploaded mask against the model's, and downloads
+of the model's mask as NIfTI (always) and DICOM SEG (when the study came as DICOM).
 
 The crosshair is kept in world millimetres (scanner RAS) in the session, so it stays on the
 same anatomical point when the sequence changes, even between sequences on different voxel
@@ -12,15 +21,22 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+from model.core.errors import StudyError
+
 from model.cached import (WidgetMemory, attribution_methods, computed_attribution, current_study,
-                          forget_widgets, intensity_stats, per_study, set_widget, widget_value)
+                          forget_widgets, get_segmenter, get_tumour, intensity_stats, per_study,
+                          set_widget, widget_value)
+from model.imaging.compare import compare_masks, labels_on_grid
 from model.inference.attribution import map_for_sequence, peak_voxel
+from model.views.export_mask import labelmap_to_dicom_seg, labelmap_to_nifti_bytes, study_reference
+from model.views.masks import EXTRA_RGB, LEGEND_NAMES, MODEL_RGB, UPLOADED_RGB, MaskLayer, focus_voxel
 from model.views.render import (COLORMAPS, CONVENTIONS, VIEWS, WINDOW_PRESETS, SliceCache,
                                 mm_to_voxel, render_views, view_axis, voxel_to_mm)
 from model.views.tables import study_summary_table
 
 AXIS_OF = {"sagittal": "x", "coronal": "y", "axial": "z"}
 MANUAL = "Manual"
+MODEL_MASK = "Model: FLAIR abnormality"
 _SLIDER_PREFIXES = ("viewer_axial_", "viewer_coronal_", "viewer_sagittal_")
 
 
@@ -31,6 +47,15 @@ class ViewerState:
     cache: SliceCache = field(default_factory=lambda: SliceCache(maxsize=64))
     mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
     methods: list[str] | None = None  # attribution maps offered on the last run
+    grids: dict = field(default_factory=dict)  # (mask name, sequence) -> (LabelMap, labels on its grid)
+    nifti: dict = field(default_factory=dict)  # mask name -> (LabelMap, NIfTI bytes)
+
+    def labels_on(self, name, labelmap, vol, seq):
+        """``labelmap`` on ``seq``'s grid (nearest neighbour), computed once per mask and sequence."""
+        hit = self.grids.get((name, seq))
+        if hit is None or hit[0] is not labelmap:
+            hit = self.grids[(name, seq)] = (labelmap, labels_on_grid(labelmap, vol.shape, vol.affine))
+        return hit[1]
 
 
 st.title("Viewer")
@@ -100,10 +125,8 @@ if preset == MANUAL:
 else:
     level, width = st_seq.preset(preset)
 
-# Overlays: attribution maps computed on the Prediction page, tumour mask when one is loaded.
+# Overlays: attribution maps computed on the Prediction page.
 methods = attribution_methods(study)
-# Tumour masks (label maps) loaded with the study, on the voxel grid of the shown sequence.
-masks = {name: m for name, m in study.masks.items() if m.same_grid(vol)}
 with st.expander("Overlays", expanded=bool(methods)):
     o1, o2, o3, o4 = st.columns(4)
     ov_options = ["off"] + methods
@@ -117,15 +140,6 @@ with st.expander("Overlays", expanded=bool(methods)):
     opacity = o3.slider("Opacity", 0.0, 1.0, step=0.05, key=keep("viewer_opacity", 0.5))
     threshold = o4.slider("Hide below", 0.0, 1.0, step=0.05, key=keep("viewer_threshold", 0.2),
                           help="Attribution values below this fraction of full scale are transparent.")
-    mask_name, mask_opacity = "off", 0.0
-    if masks:
-        k1, k2 = st.columns(2)
-        mask_options = ["off", *masks]
-        mask_name = k1.selectbox("Tumour mask", mask_options,
-                                 key=keep("viewer_mask", mask_options[1], mask_options))
-        mask_opacity = k2.slider("Mask opacity", 0.0, 1.0, step=0.05, key=keep("viewer_mask_opacity", 0.4))
-    else:
-        st.caption(f"No tumour mask on {seq}'s voxel grid is loaded with this study.")
 
 overlay = None
 if ov_choice != "off":
@@ -134,7 +148,102 @@ if ov_choice != "off":
         st.caption(f"No {ov_choice} map for {seq} (the model does not use it).")
     elif source != seq:
         st.caption(f"The model does not use {seq}; showing the {source} map (same voxel grid).")
-mask_vol = masks[mask_name].array if mask_name in masks else None
+
+# ------------------------------------------------------------------ tumour masks
+# The model's mask (on FLAIR's grid) and any mask uploaded with the study (on its sequence's
+# grid), each drawn on every sequence through the affines (nearest neighbour), one colour each.
+finding = get_tumour(study)  # segmented once per study, shared with the Prediction page and PDF
+seg = finding.segmentation if finding.source == "model" else None
+seg_error = None if seg is not None else (
+    finding.message if finding.source == "model" else get_segmenter()[1] or finding.message)
+all_masks: dict = {}   # display name -> (LabelMap, colour)
+if seg is not None:
+    all_masks[MODEL_MASK] = (seg.labelmap, MODEL_RGB)
+for n, (name, m) in enumerate(study.masks.items()):
+    all_masks[f"Uploaded: {name}"] = (m, UPLOADED_RGB if n == 0 else EXTRA_RGB[(n - 1) % len(EXTRA_RGB)])
+
+st.subheader("Tumour")
+t1, t2, t3, t4 = st.columns([1, 2, 1, 1])
+show_masks = t1.toggle("Show tumour", key=keep("viewer_tumour_on", True),
+                       help="Outline and filled overlay of the tumour masks on every view.")
+names = list(all_masks)
+shown = t2.multiselect("Masks", names, key=keep("viewer_masks:" + "|".join(names), names),
+                       help="Which masks to draw (legend below).") if names else []
+fill = t3.slider("Fill opacity", 0.0, 1.0, step=0.05, key=keep("viewer_mask_opacity", 0.3))
+outline = t4.checkbox("Outline", key=keep("viewer_mask_outline", True))
+legend = []
+for name, (m, rgb) in all_masks.items():
+    vol_ml = m.volume_ml
+    size = (f"{vol_ml:.1f} mL" if vol_ml is not None else
+            f"{m.n_voxels} voxels (size unknown: placeholder geometry)")
+    if m.n_voxels == 0:
+        size = "empty"
+    legend.append(f":{LEGEND_NAMES[rgb]}[■] **{name}** · {size}")
+if legend:
+    st.markdown("  \n".join(legend))
+if seg is not None and seg.empty:
+    st.info(seg.message)
+elif seg is not None:
+    ref_vol = study.volumes.get(seg.reference_sequence)
+    st.caption(seg.message + ("" if ref_vol is None or seg.labelmap.same_grid(vol) else
+                              f" Computed on {seg.reference_sequence}'s grid; shown on {seq}'s by "
+                              "nearest neighbour through the two affines."))
+else:
+    st.caption(f"No model mask: {seg_error}")
+for w in (seg.warnings if seg is not None else ()):
+    if w != "No abnormality found.":
+        st.caption(w)
+if seg is not None:
+    for name, m in study.masks.items():
+        st.caption("Compared with the model: " + compare_masks(m, seg.labelmap).message.replace(
+            seg.labelmap.name, "the model's mask"))
+if seg is not None:
+    hit = state.nifti.get(MODEL_MASK)
+    if hit is None or hit[0] is not seg.labelmap:
+        hit = state.nifti[MODEL_MASK] = (seg.labelmap, labelmap_to_nifti_bytes(seg.labelmap))
+    d1, d2 = st.columns(2)
+    d1.download_button("Download mask (NIfTI)", hit[1], file_name="tumour_mask_flair_grid.nii.gz",
+                       mime="application/gzip", key="viewer_download_nifti",
+                       help="The model's mask: uint8 RAS NIfTI on FLAIR's grid (opens in 3D Slicer, "
+                            "ITK-SNAP); labelled voxels x voxel volume = the volume shown.")
+    reference = study_reference(study, seg.labelmap)
+    if reference is not None and not seg.empty:
+        hit = state.nifti.get("dicom_seg")
+        if hit is None or hit[0] is not seg.labelmap:
+            try:
+                hit = state.nifti["dicom_seg"] = (seg.labelmap, labelmap_to_dicom_seg(seg.labelmap, reference), None)
+            except StudyError as exc:
+                hit = state.nifti["dicom_seg"] = (seg.labelmap, None, str(exc))
+        if hit[1] is not None:
+            d2.download_button("Download DICOM SEG", hit[1], file_name="tumour_mask_seg.dcm",
+                               mime="application/dicom", key="viewer_download_seg",
+                               help="A DICOM Segmentation referencing the source series (opens "
+                                    "over the images in 3D Slicer, OHIF or a PACS); no patient "
+                                    "details.")
+        else:
+            d2.caption(f"No DICOM SEG: {hit[2]}")
+if not all_masks:
+    st.caption("No tumour mask: upload one with the study (e.g. a BraTS seg.nii.gz) or see "
+               "the reason above.")
+
+
+def layers_for(s: str, v) -> tuple:
+    """The mask layers to draw on sequence ``s`` (volume ``v``)."""
+    if not show_masks:
+        return ()
+    return tuple(MaskLayer(state.labels_on(name, all_masks[name][0], v, s), all_masks[name][1],
+                           float(fill), bool(outline), key=(name, s, id(all_masks[name][0])))
+                 for name in shown if name in all_masks)
+
+
+focus_name = next((n for n in shown if all_masks[n][0].n_voxels), None)
+
+
+def go_to_tumour() -> None:
+    m = all_masks[focus_name][0]
+    state.mm = tuple(voxel_to_mm(m.affine, focus_voxel(m.array)).tolist())
+    sync_sliders(widget_value("viewer_seq", seq))
+
 
 # ------------------------------------------------------------------ crosshair
 for view in VIEWS:
@@ -154,7 +263,7 @@ for col, view in zip(cols, VIEWS):
 mm = voxel_to_mm(vol.affine, ijk)
 value = float(vol.data[tuple(ijk)])
 
-j1, j2, j3 = st.columns([3, 1, 1])
+j1, j2, j3, j4 = st.columns([3, 1, 1, 1])
 j1.markdown(f"**Crosshair** voxel (i, j, k) = ({ijk[0]}, {ijk[1]}, {ijk[2]}) · position "
             f"(x, y, z) = ({mm[0]:.1f}, {mm[1]:.1f}, {mm[2]:.1f}) mm (scanner RAS) · "
             f"{seq} value **{value:.4g}**")
@@ -163,11 +272,12 @@ j2.button("Centre", key="viewer_centre", on_click=jump_to,
 if overlay is not None:
     peak = peak_voxel(overlay)  # the same point the Prediction page and the PDF show
     j3.button("Strongest attribution", key="viewer_peak", on_click=jump_to, args=(seq, peak))
+j4.button("Go to tumour", key="viewer_go_tumour", on_click=go_to_tumour, disabled=focus_name is None,
+          help="Crosshair to the tumour's largest axial cross-section (near its centre).")
 
 imgs = render_views(vol.data, vol.spacing_mm, tuple(ijk), level, width, convention=convention,
                     overlay=overlay, overlay_key=(ov_choice, seq), colormap=cmap, opacity=opacity,
-                    threshold=threshold, mask=mask_vol, mask_key=mask_name, mask_opacity=mask_opacity,
-                    cache=cache, key=(study.key, seq))
+                    threshold=threshold, layers=layers_for(seq, vol), cache=cache, key=(study.key, seq))
 flat = [a for a in range(3) if vol.shape[a] == 1]
 for col, view in zip(cols, VIEWS):
     axis = view_axis(view)
@@ -189,7 +299,7 @@ if len(study.sequences) > 1:
         p = widget_value(f"viewer_preset_{s}", presets[0])
         lv, wd = intensity_stats(study, s).preset(p if p in WINDOW_PRESETS else presets[0])
         img = render_views(v.data, v.spacing_mm, vijk, lv, wd, views=(cview,), convention=convention,
-                           out_px=240, cache=cache, key=(study.key, s))[cview]
+                           layers=layers_for(s, v), out_px=240, cache=cache, key=(study.key, s))[cview]
         col.image(img, width="stretch",
                   caption=f"{s} · {cview} {AXIS_OF[cview]} = {vijk[view_axis(cview)]}")
 
