@@ -31,8 +31,9 @@ from model.views import survival_figures as sf
 
 NONE = "None"
 UNKNOWN = "unknown"
-TUMOUR_TYPES = [UNKNOWN, "diffuse glioma", "glioblastoma", "astrocytoma", "oligodendroglioma",
-                "oligoastrocytoma", "metastasis", "meningioma", "lymphoma", "pituitary", "other"]
+# the Prediction page's spellings, so inputs entered on either page show on the other
+TUMOUR_TYPES = [UNKNOWN, "glioma", "astrocytoma", "oligodendroglioma", "glioblastoma",
+                "metastasis", "meningioma", "pituitary", "lymphoma"]
 
 
 def _label(col: str) -> str:
@@ -240,8 +241,8 @@ def _pick(col, label: str, options: list, name: str, fmt=str, help: str | None =
 c1, c2, c3 = st.columns(3)
 tumour_type = _pick(c1, "Tumour type", TUMOUR_TYPES, "tumour_type",
                     help="The model covers adult diffuse glioma (WHO CNS grade 2-4) only.")
-age = c2.number_input("Age at diagnosis (years)", min_value=0, max_value=120, step=1,
-                      value=int(stored["age_years"]) if stored.get("age_years") is not None else None,
+age = c2.number_input("Age at diagnosis (years)", min_value=0.0, max_value=120.0, step=1.0, format="%.0f",
+                      value=float(stored["age_years"]) if stored.get("age_years") is not None else None,
                       key="survival_clin_age_years", placeholder="unknown")
 sex = _pick(c3, "Sex", [UNKNOWN, "female", "male"], "sex")
 c4, c5, c6 = st.columns(3)
@@ -255,7 +256,8 @@ kps = _pick(c8, "Karnofsky", [UNKNOWN] + list(range(100, -1, -10)), "karnofsky")
 resection = _pick(c9, "Extent of resection", [UNKNOWN, "GTR", "STR", "biopsy"], "resection",
                   fmt=lambda v: {"GTR": "gross total (GTR)", "STR": "subtotal (STR)"}.get(v, v))
 entered = {"tumour_type": tumour_type, "age_years": age, "sex": sex, "grade": grade, "idh": idh,
-           "codeletion_1p19q": codel, "mgmt": mgmt, "karnofsky": kps, "resection": resection}
+           "codeletion_1p19q": codel, "mgmt": mgmt, "resection": resection,
+           "karnofsky": float(kps) if kps != UNKNOWN else kps}  # numbers as floats, as the Prediction page
 if clean_clinical(entered) != clean_clinical(stored):
     cached.set_clinical_inputs(entered)
 

@@ -65,6 +65,8 @@ def test_idh_changes_the_curve_and_is_said_used(page):
     # shared path (model.analysis.clinical_prognosis) for the stored inputs
     stored = at.session_state["clinical_inputs"]
     assert stored["idh"] == "mutant" and stored["grade"] == 4
+    # numbers as floats, as the Prediction page's number inputs expect them
+    assert isinstance(stored["age_years"], float) and isinstance(stored["karnofsky"], float)
     from model.analysis import clinical_prognosis
     from model.survival.clinical import load
 
@@ -132,3 +134,27 @@ def test_model_page_prognosis_section():
     goals = [t for t in tables if "goal" in t.columns][0]
     assert set(goals["met"]) <= {"yes", "no"} and len(goals) == 4
     assert any("model_prognosis_calibration" in c.proto.id for c in at.get("plotly_chart"))
+
+
+@pytest.mark.slow  # runs the whole app on the demo study (segmenter, type model)
+def test_inputs_entered_on_the_survival_page_reach_the_prediction_page():
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=300)
+    at.run()
+    assert not at.exception
+    at.switch_page("pages/survival.py")
+    at.session_state["survival_n_boot"] = 20
+    at.run()
+    at.selectbox(key="survival_clin_tumour_type").set_value("glioblastoma")
+    at.number_input(key="survival_clin_age_years").set_value(63.0)
+    at.selectbox(key="survival_clin_sex").set_value("female")
+    at.selectbox(key="survival_clin_karnofsky").set_value(70)
+    at.run()
+    assert not at.exception
+    on_survival = [_survival(at)[k] for k in ("1-year survival", "2-year survival", "5-year survival")]
+    at.switch_page("pages/prediction.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    on_prediction = [m.value for m in at.metric if m.label.endswith("-year survival")]
+    assert on_prediction == on_survival
+    assert at.number_input(key="clin_age_years").value == 63.0
+    assert at.selectbox(key="clin_tumour_type").value == "glioblastoma"
