@@ -193,6 +193,38 @@ def test_tumour_board_walkthrough(server):
     print(f"browser walkthrough {time.time() - t_start:.0f} s")
 
 
+def test_viewer_tumour_overlay(server):
+    """The demo's tumour on the Viewer: toggle, legend with the model's volume in mL, "Go to
+    tumour" moves the crosshair, the overlay changes the image; screenshot
+    test-artifacts/viewer_overlay.png."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
+        page.goto(server, timeout=60_000)
+        page.get_by_text("Loaded study", exact=True).first.wait_for(timeout=120_000)
+        page.get_by_role("link", name="Viewer").click()
+        toggle = page.locator('[data-testid="stCheckbox"]').filter(has_text="Show tumour").first
+        toggle.wait_for(timeout=120_000)
+        legend = page.locator('[data-testid="stMarkdownContainer"]').filter(
+            has_text="Model: FLAIR abnormality").filter(has_text=" mL").first
+        legend.wait_for(timeout=120_000)
+        page.get_by_text("Predicted FLAIR abnormality:").first.wait_for(timeout=60_000)
+        before = _crosshair(page)
+        page.get_by_role("button", name="Go to tumour").click(timeout=60_000)
+        _wait_changed(lambda: _crosshair(page), before)
+        _settle(page)
+        page.screenshot(path=str(ARTIFACTS / "viewer_overlay.png"), full_page=True)
+        with_mask = _first_image_src(page)
+        toggle.locator("label").first.click()
+        _wait_changed(lambda: _first_image_src(page), with_mask)
+        _settle(page)
+        page.screenshot(path=str(ARTIFACTS / "viewer_overlay_off.png"), full_page=True)
+        browser.close()
+
+
 NIIVUE_APP = '''
 import streamlit as st
 from niivue_component import niivue_viewer
