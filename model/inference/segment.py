@@ -16,10 +16,13 @@ From a study to the model and back
    (bilinear) onto the 128 x 128 model plane, centred on the in-plane centre of FLAIR's
    foreground box:
 
-   * ``"fov"`` (default when the geometry is known): 1.875 mm per model pixel, the field of
-     view of the TCGA-LGG training slices (256-pixel slices of ~0.9 mm, halved);
-   * ``"bbox"`` (used when the geometry is unknown or a placeholder): the foreground box's
-     longer side fills 127 of 128 pixels, as a TCGA head does in the training slices.
+   * ``"bbox"`` (served: the checkpoint card's ``plane_mode``): the foreground box's longer
+     side fills 127 of 128 pixels, as a TCGA head does in the training slices (median over the
+     88 patients). Always used when the geometry is unknown or a placeholder.
+   * ``"fov"``: a fixed 1.875 mm per model pixel (a guess at the TCGA field of view: 240 mm over
+     128 pixels). Measured on the two BraTS 2018 cases it transferred worse than ``"bbox"``
+     (mean Dice 0.56 vs 0.76, HD95 17 vs 8 mm; see the model card): the TCGA heads fill the
+     plane, so their pixels are nearer 1.5 mm. Kept for comparison (``plane_mode="fov"``).
 
 4. The per-pixel probabilities are resampled back onto FLAIR's voxels (bilinear), thresholded
    at the card's ``threshold`` and post-processed as the card says (chosen by cross-validation).
@@ -239,6 +242,9 @@ class Segmenter:
             raise CheckpointError(f"The weights in {self.folder.name} do not fit the card's "
                                   f"architecture: {str(exc).splitlines()[0]}") from None
         self.net = net.to(self.device).eval()
+        self.plane_mode = self.card.get("plane_mode")
+        if self.plane_mode not in (None, *PLANE_MODES):
+            raise CheckpointError(f"Unknown plane mode {self.plane_mode!r} in the card.")
         self.threshold = float(self.card.get("threshold", 0.5))
         self.postprocessing = str(self.card.get("postprocessing", "none"))
         if self.postprocessing not in POSTPROCESS:
@@ -263,8 +269,9 @@ class Segmenter:
 
         Args:
             study: a :class:`model.imaging.study.Study` with a FLAIR volume.
-            plane_mode: ``"fov"`` / ``"bbox"``; default ``"fov"`` when FLAIR's geometry is
-                known, else ``"bbox"``.
+            plane_mode: ``"fov"`` / ``"bbox"``; default the card's ``plane_mode`` (else
+                ``"fov"`` when FLAIR's geometry is known); ``"bbox"`` whenever the geometry is
+                unknown.
             use: optional sequences to give the network besides FLAIR (default: every one the
                 design reads and the study has); for per-subset evaluation.
             keep_probability: also return the probability map (X, Y, Z) on FLAIR's grid.
@@ -292,7 +299,9 @@ class Segmenter:
                 warns.append(f"{s} was resampled onto the FLAIR grid for segmentation.")
             planes[s] = normalise_intensity(data)
         geometry_known = bool(getattr(flair, "geometry_known", True))
-        g = plane_grid(flair.data, flair.spacing_mm, geometry_known, plane_mode)
+        mode = plane_mode or self.plane_mode
+        g = plane_grid(flair.data, flair.spacing_mm, geometry_known,
+                       mode if geometry_known else "bbox")
         if not geometry_known:
             warns.append("FLAIR's voxel size is unknown (placeholder geometry): the study was "
                          "scaled by its head outline, and sizes in mm / mL are unknown.")
