@@ -16,7 +16,8 @@ Conventions
   product (mm²). For a non-convex lesion this is the diameter of its convex outline.
 * ``centroid_mm``: world (scanner RAS, mm) position of the mean labelled voxel centre.
 * ``side``: from the centroid's world x against a midline x. The midline is ``midline_x_mm``
-  when given (e.g. the centre of the brain's bounding box), otherwise the world x of the
+  when given (e.g. :func:`head_midline_x_mm` of the FLAIR volume: the centre of the head's /
+  brain's bounding box along x), otherwise the world x of the
   centre of the label map's grid (the volume centre; BraTS-style and most clinical studies are
   roughly centred on the head, but an off-centre field of view shifts it). x > midline + 5 mm
   is ``"right"`` (RAS: +x points to the patient's right), x < midline - 5 mm ``"left"``,
@@ -37,7 +38,7 @@ from model.imaging.labelmap import LabelMap
 #: Half-width of the "midline" band (mm) for :attr:`TumourSize.side`.
 MIDLINE_BAND_MM = 5.0
 
-__all__ = ["TumourSize", "tumour_size", "bidimensional", "MIDLINE_BAND_MM"]
+__all__ = ["TumourSize", "tumour_size", "bidimensional", "head_midline_x_mm", "MIDLINE_BAND_MM"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,25 @@ def bidimensional(plane: np.ndarray, spacing_xy: tuple[float, float]) -> tuple[f
         if ws:
             best = max(best, max(ws) - min(ws))
     return longest, float(best)
+
+
+def head_midline_x_mm(volume) -> float:
+    """World x (mm) of the centre of a volume's head (or brain) bounding box along voxel axis 0:
+    voxels above 5 % of the range between the minimum and the 99th percentile. A midline for
+    :func:`tumour_size` that does not depend on where the field of view is centred.
+
+    Args:
+        volume: anything with ``data`` (X, Y, Z) and ``affine`` (a
+            :class:`model.imaging.volume.Volume`).
+    """
+    data = np.asarray(volume.data)
+    sample = data[::2, ::2, ::2]
+    lo, hi = float(sample.min()), float(np.percentile(sample, 99))
+    fg = np.flatnonzero((data > lo + 0.05 * (hi - lo)).any(axis=(1, 2)))
+    centre_i = (fg[0] + fg[-1]) / 2.0 if fg.size else (data.shape[0] - 1) / 2.0
+    centre = np.array([centre_i, (data.shape[1] - 1) / 2.0, (data.shape[2] - 1) / 2.0])
+    aff = np.asarray(volume.affine, dtype=float)
+    return float((aff[:3, :3] @ centre + aff[:3, 3])[0])
 
 
 def tumour_size(labelmap: LabelMap, midline_x_mm: float | None = None) -> TumourSize:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from model.imaging.labelmap import LabelMap
-from model.imaging.measure import bidimensional, tumour_size
+from model.imaging.measure import bidimensional, head_midline_x_mm, tumour_size
 
 
 def _box_map(shape, lo, hi, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), known=True):
@@ -105,3 +105,16 @@ def test_empty():
     s = tumour_size(LabelMap(np.zeros((8, 8, 4), np.uint8), np.eye(4), "empty"))
     assert s.empty and s.volume_ml == 0.0 and s.side is None and s.extent_mm is None
     assert s.message == "No abnormality found."
+
+
+def test_head_midline_from_an_off_centre_head():
+    class V:  # a "head" occupying x 10-49 of a 100-voxel field of view, 2 mm voxels
+        data = np.zeros((100, 20, 10), np.float32)
+        affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    V.data[10:50] = 100.0
+    assert head_midline_x_mm(V) == pytest.approx(2.0 * 29.5)
+    arr = np.zeros((100, 20, 10), np.uint8)
+    arr[35:45] = 1                                              # centroid x = 2 * 39.5 = 79 mm
+    m = LabelMap(arr, V.affine, "t")
+    assert tumour_size(m).side == "left"                        # vs the volume centre (99 mm)
+    assert tumour_size(m, midline_x_mm=head_midline_x_mm(V)).side == "right"   # 79 vs 59 mm
