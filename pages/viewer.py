@@ -195,8 +195,12 @@ for w in (seg.warnings if seg is not None else ()):
         st.caption(w)
 if seg is not None:
     for name, m in study.masks.items():
-        st.caption("Compared with the model: " + compare_masks(m, seg.labelmap).message.replace(
-            seg.labelmap.name, "the model's mask"))
+        c = compare_masks(m, seg.labelmap)   # on the uploaded mask's grid
+        vols = ("volumes unknown (placeholder geometry)" if c.difference_ml is None else
+                f"volume {c.reference_ml:.1f} mL uploaded vs {c.other_ml:.1f} mL model "
+                f"(model − uploaded {c.difference_ml:+.1f} mL)")
+        st.markdown(f"**{name} vs the model's mask:** Dice {c.dice:.2f} · {vols}"
+                    + (" · model mask resampled onto the uploaded mask's grid" if c.resampled else ""))
 if seg is not None:
     hit = state.nifti.get(MODEL_MASK)
     if hit is None or hit[0] is not seg.labelmap:

@@ -109,3 +109,68 @@ def test_no_abnormality_found_is_said_in_words(demo_study, monkeypatch):
     assert any("No abnormality found" in i.value for i in at.info)
     assert at.button(key="viewer_go_tumour").disabled
     assert not at.exception
+
+
+@pytest.mark.needs_shared("brats_extra/Brats18_CBICA_ASK_1")
+def test_uploaded_ground_truth_is_compared_with_the_model(shared_data):
+    """A BraTS 2018 case loaded with its whole-tumour ground truth: both masks in the legend,
+    and the Dice / volume difference of the two in words."""
+    from model.imaging.study import Study
+
+    folder = shared_data / "brats_extra" / "Brats18_CBICA_ASK_1"
+    study = Study.from_paths(sorted(folder.glob("*.nii.gz")))
+    at = _viewer(study)
+    legend = next(m.value for m in at.markdown if "Uploaded: seg_whole_tumor.nii.gz" in m.value)
+    assert "83.4 mL" in legend
+    if any("Model: FLAIR abnormality" in m.value for m in at.markdown):  # the model is served
+        line = next(m.value for m in at.markdown if "vs the model's mask" in m.value)
+        assert "Dice 0." in line and "83.4 mL uploaded" in line
+
+
+def test_dicom_study_offers_a_dicom_seg_download(monkeypatch):
+    """A study that came as DICOM gets both downloads; the SEG holds no patient name."""
+    import io
+
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    import model.analysis as analysis
+    from model.imaging.labelmap import LabelMap
+    from model.imaging.measure import tumour_size
+    from model.imaging.study import Study
+    from model.inference.segment import SegmentationResult
+
+    study_uid, series_uid, frame_uid = generate_uid(), generate_uid(), generate_uid()
+    rng = np.random.default_rng(0)
+    files = []
+    for k in range(6):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
+        ds.Modality, ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = "MR", "AX FLAIR", 2, k + 1
+        ds.PatientName, ds.PatientID = "Roe^Richard", "MRN443322"
+        ds.Rows, ds.Columns, ds.PixelSpacing, ds.SliceThickness = 24, 24, [1.0, 1.0], 3.0
+        ds.ImageOrientationPatient, ds.ImagePositionPatient = [1, 0, 0, 0, 1, 0], [0.0, 0.0, 3.0 * k]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.PixelData = rng.integers(100, 1000, (24, 24), dtype=np.uint16).tobytes()
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        files.append((f"IM{k}", buf.getvalue(), None))
+    study = Study.from_bytes(files)
+    flair = study.volumes["FLAIR"]
+    arr = np.zeros(flair.shape, np.uint8)
+    arr[8:16, 8:16, 2:4] = 1
+    lm = LabelMap.on_grid_of(flair, arr, "predicted tumour")
+    finding = analysis.TumourFinding("found", "found", SegmentationResult(lm, "FLAIR", ("FLAIR",)),
+                                     tumour_size(lm))
+    monkeypatch.setattr(analysis, "find_tumour", lambda *a, **k: finding)
+    at = _viewer(study)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Download mask (NIfTI)", "Download DICOM SEG"], labels
+    assert not at.exception
