@@ -748,6 +748,24 @@ def clinical_risk_groups(train_key: str, test_key: str, inputs: Iterable[str], n
                                None if times is None else tuple(float(t) for t in times))
 
 
+@st.cache_data(show_spinner="Cross-validating the image risk score against the clinical model...")
+def _image_added_value(checkpoint_dir: str, mtime: float):
+    from model.survival.cohorts import load_cohort
+    from model.survival.image_added_value import image_added_value
+
+    img = load_cohort("tcga_image", checkpoint_dir=checkpoint_dir)
+    if img is None:
+        raise ValueError("cohort_risk.csv not found")
+    return image_added_value(img)
+
+
+def survival_image_added_value():
+    """:func:`model.survival.image_added_value.image_added_value` of the served checkpoint's
+    image cohort (cached). Raises ValueError when ``cohort_risk.csv`` is absent or too small."""
+    ck = survival_checkpoint()
+    return _image_added_value(ck, _risk_mtime(ck))
+
+
 @st.cache_data(show_spinner="Rendering the PNG...")
 def _figure_png(fig_json: str, width: int) -> bytes:
     import plotly.io as pio
