@@ -158,3 +158,9 @@ def test_inputs_entered_on_the_survival_page_reach_the_prediction_page():
     assert on_prediction == on_survival
     assert at.number_input(key="clin_age_years").value == 63.0
     assert at.selectbox(key="clin_tumour_type").value == "glioblastoma"
+
+
+def test_image_score_is_said_not_to_add(page):
+    at = page(None)
+    said = [m.value for m in at.markdown if m.value.startswith("The image risk score")]
+    assert len(said) == 1 and "image patients" in said[0] and "likelihood-ratio p" in said[0]
