@@ -237,7 +237,7 @@ def clinical_prognosis(clinical: dict | None, model=None) -> PrognosisFinding:
     given = clean_clinical(clinical)
     if not given:
         return PrognosisFinding(None, "No clinical inputs entered: the prognosis needs at least "
-                                "age and tumour type (enter them below or on the Survival page).", {})
+                                "age and tumour type (Prediction or Survival page; --age / --type on the command line).", {})
     try:
         model = model or load()
         sc = model.scope(given)

@@ -272,6 +272,22 @@ def test_served_segmenter_measures_the_demo_tumour(demo_study, models):
     assert t["status"] == "found" and t["volume_ml"] > 1 and t["sequences_used"][0] == "FLAIR"
 
 
+@needs_segmenter
+@pytest.mark.needs_shared(MET)
+def test_served_segmenter_metastasis_is_outside_what_the_models_know(shared_data, models):
+    from model.analysis import analyse, load_segmenter
+    from model.imaging.study import Study
+
+    folder = shared_data / MET
+    study = Study.from_paths([folder / f"{f}.nii.gz" for f in ("t1", "t1c", "t2", "flair")],
+                             ["T1", "T1ce", "T2", "FLAIR"])
+    a = analyse(study, None, predictor=models["predictor"], segmenter=load_segmenter()[0],
+                type_model=models["type_model"])
+    assert a.tumour.status == "found" and not a.scope.in_scope
+    assert a.tumour_type.result is None and a.tumour_type.reason.startswith("Outside what this model knows")
+    assert a.grade.prediction is None and a.prognosis.result is None
+
+
 def test_missing_segmenter_says_so_and_types_nothing(demo_study, models, tmp_path):
     from model.analysis import analyse, load_segmenter
 
