@@ -164,3 +164,23 @@ def test_image_score_is_said_not_to_add(page):
     at = page(None)
     said = [m.value for m in at.markdown if m.value.startswith("The image risk score")]
     assert len(said) == 1 and "image patients" in said[0] and "likelihood-ratio p" in said[0]
+
+
+def test_tumour_board_png_export(page, monkeypatch):
+    from model.views import export
+
+    seen = []
+
+    def fake_png(fig, width=1000, height=None, scale=2.0):
+        seen.append([t.name for t in fig.data if t.name])
+        return b"\x89PNG fake"
+
+    monkeypatch.setattr(export, "figure_png", fake_png)
+    at = page({"tumour_type": "glioblastoma", "age_years": 70.0, "sex": "male"})
+    at.button(key="survival_board_png_prepare").click()
+    at.run()
+    assert not at.exception
+    assert "Download figure (PNG)" in [b.label for b in at.get("download_button")]
+    # the exported figure is the board's: three groups and the patient's curve
+    assert seen and {"This patient (predicted)"} <= set(seen[-1])
+    assert sum(1 for n in seen[-1] if n.startswith(("low (", "intermediate (", "high ("))) == 3
