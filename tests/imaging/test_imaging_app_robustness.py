@@ -77,7 +77,7 @@ def test_page_exception_shows_reference_logs_no_patient_data_and_keeps_study(app
     def boom(study):
         raise RuntimeError(f"cannot read header of {SECRET}")
 
-    monkeypatch.setattr(model.cached, "get_prediction", boom)
+    monkeypatch.setattr(model.cached, "get_analysis", boom)  # the Prediction page's first call
     caplog.set_level(logging.INFO, logger="tumorboard")
     app.switch_page("pages/prediction.py")
     app.run()
