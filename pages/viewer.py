@@ -152,7 +152,8 @@ if ov_choice != "off":
 # ------------------------------------------------------------------ tumour masks
 # The model's mask (on FLAIR's grid) and any mask uploaded with the study (on its sequence's
 # grid), each drawn on every sequence through the affines (nearest neighbour), one colour each.
-finding = get_tumour(study)  # segmented once per study, shared with the Prediction page and PDF
+with st.spinner("Outlining the tumour..."):
+    finding = get_tumour(study)  # segmented once per study, shared with the Prediction page and PDF
 seg = finding.segmentation if finding.source == "model" else None
 seg_error = None if seg is not None else (
     finding.message if finding.source == "model" else get_segmenter()[1] or finding.message)
