@@ -148,3 +148,12 @@ def test_is_label_volume_refuses_dicom_and_pictures():
     import dataclasses
     assert not is_label_volume(dataclasses.replace(vol, details={"format": "DICOM"}))
     assert not is_label_volume(dataclasses.replace(vol, details={"format": "PNG"}))
+
+
+def test_from_volumes_refuses_a_mask_on_another_grid_in_one_line():
+    """The Study page's path: the refusal is a StudyError (the page keeps the previous study)."""
+    found = read_uploads([("case_t1.nii.gz", _nii(_image())),
+                          ("case_seg.nii.gz", _nii(np.pad(_labels(), 2)))])
+    with pytest.raises(GeometryError, match="case_seg.nii.gz .* is not on the voxel grid") as info:
+        Study.from_volumes(found.volumes, ["T1"], found.warnings, masks=found.masks)
+    assert "\n" not in str(info.value) and "T1 20x24x16" in str(info.value)

@@ -115,6 +115,12 @@ def test_dicom_seg_references_the_source_and_carries_no_patient_detail():
     src = [fr.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
            for fr in seg.PerFrameFunctionalGroupsSequence]
     assert sorted(src) == sorted(uids[2:5])  # the labelled slices 2..4, in highdicom's order
+    # highdicom reads it back: the frames of source slice 3 hold the box
+    import highdicom as hd
+
+    back = hd.seg.segread(io.BytesIO(data))
+    px = back.get_pixels_by_source_instance([uids[3]], segment_numbers=[1])
+    assert int(px.sum()) == 7 * 6
 
 
 def test_dicom_seg_refusals():
