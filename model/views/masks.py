@@ -91,13 +91,17 @@ def paint_outline(img: np.ndarray, lab: np.ndarray, color) -> np.ndarray:
 
 def focus_voxel(array: np.ndarray) -> tuple[int, int, int] | None:
     """Where "Go to tumour" puts the crosshair: on the largest axial cross-section (voxel
-    axis 2 plane with the most labelled voxels, first on ties), at the labelled voxel nearest to
-    that cross-section's centroid (so the crosshair is always inside the mask, also for a
-    ring-shaped lesion). None when nothing is labelled."""
+    axis 2 plane with the most labelled voxels; among equal ones the nearest to the mask's
+    centroid), at the labelled voxel nearest to that cross-section's centroid (so the
+    crosshair is always inside the mask, also for a ring-shaped lesion). None when nothing is
+    labelled."""
     m = np.asarray(array) > 0
     if not m.any():
         return None
-    k = int(np.argmax(m.sum(axis=(0, 1))))
+    counts = m.sum(axis=(0, 1))
+    ties = np.flatnonzero(counts == counts.max())
+    centre_k = float((counts * np.arange(len(counts))).sum() / counts.sum())
+    k = int(ties[np.argmin(np.abs(ties - centre_k))])   # among equal slices, the most central
     ii, jj = np.nonzero(m[:, :, k])
     ci, cj = ii.mean(), jj.mean()
     n = int(np.argmin((ii - ci) ** 2 + (jj - cj) ** 2))

@@ -140,7 +140,9 @@ def test_overlay_on_a_resampled_grid_is_drawn_where_the_mask_is():
     # a ring: the crosshair stays on a labelled voxel
     (lambda m: (m.__setitem__((slice(4, 11), slice(4, 11), 5), 1),
                 m.__setitem__((slice(6, 9), slice(6, 9), 5), 0)), None),
-], ids=["box", "largest", "ring"])
+    # equal cross-sections: the central one
+    (lambda m: m.__setitem__((slice(2, 5), slice(2, 5), slice(3, 10)), 1), (3, 3, 6)),
+], ids=["box", "largest", "ring", "ties"])
 def test_focus_voxel_table(setup, expected):
     m = np.zeros(SHAPE, np.uint8)
     setup(m)
