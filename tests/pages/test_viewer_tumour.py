@@ -174,3 +174,48 @@ def test_dicom_study_offers_a_dicom_seg_download(monkeypatch):
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["Download mask (NIfTI)", "Download DICOM SEG"], labels
     assert not at.exception
+
+
+def _nii_gz(arr, affine):
+    import gzip
+
+    import nibabel as nib
+
+    return gzip.compress(nib.Nifti1Image(arr, affine).to_bytes())
+
+
+@pytest.mark.parametrize("pad,loaded", [(0, True), (2, False)], ids=["same-grid", "other-grid"])
+def test_study_page_recognises_an_uploaded_mask(pad, loaded):
+    """The Study page lists a label NIfTI as a tumour mask (not a sequence) and loads it with the
+    study; a mask on another grid is refused in one line and the previous study stays."""
+    from model.cached import STUDY
+
+    aff = np.diag([1.0, 1.0, 2.0, 1.0])
+    image = np.random.default_rng(0).uniform(50, 900, (40, 44, 20)).astype(np.float32)
+    labels = np.zeros(image.shape, np.uint8)
+    labels[10:20, 12:24, 5:10] = 1
+    labels[14:18, 15:20, 6:9] = 4
+    files = [("case_flair.nii.gz", _nii_gz(image, aff), "application/gzip"),
+             ("case_seg.nii.gz", _nii_gz(np.pad(labels, pad), aff), "application/gzip")]
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.run()
+    demo = at.session_state[STUDY]
+    at.switch_page("pages/upload.py")
+    at.run()
+    at.get("file_uploader")[0].set_value(files)
+    at.run()
+    assert [s.label for s in at.selectbox if s.label.startswith("Sequence of")] == [
+        "Sequence of case_flair.nii.gz"]
+    assert any("Tumour mask case_seg.nii.gz" in c.value and "labels 1, 4" in c.value for c in at.caption)
+    at.button(key="load_upload").click()
+    at.run()
+    assert not at.exception
+    study = at.session_state[STUDY]
+    if loaded:
+        assert study.sequences == ("FLAIR",) and list(study.masks) == ["case_seg.nii.gz"]
+        assert study.masks["case_seg.nii.gz"].labels() == {1: int((labels == 1).sum()), 4: 60}
+    else:
+        assert study is demo
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and "is not on the voxel grid" in errors[0] and "\n" not in errors[0]
+        assert "previous study is still loaded" in errors[0]
