@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-__all__ = ["cv_fold_auc_figure", "attribution_curve_figure"]
+__all__ = ["cv_fold_auc_figure", "attribution_curve_figure", "segment_dice_figure"]
 
 _MARGIN = dict(l=10, r=10, t=40, b=10)
 
@@ -61,4 +61,35 @@ def attribution_curve_figure(ev: dict, kind: str) -> go.Figure:
     fig.update_layout(title=f"{kind.capitalize()} curve (mean of {ev['n_patients']} held-out patients)",
                       xaxis_title=f"fraction of foreground pixels {'removed' if kind == 'deletion' else 'restored'}",
                       yaxis_title="probability of the predicted class", height=320, margin=_MARGIN)
+    return fig
+
+
+def segment_dice_figure(groups: dict[str, dict[str, float]],
+                        anchors: dict[str, float] | None = None) -> go.Figure:
+    """Per-patient Dice of the segmentation model: one box per group with every patient shown
+    (hover: patient id), dotted lines at the ``anchors`` (e.g. Buda et al. 2019's mean 0.836,
+    the goal 0.85). No template: the page draws it with Streamlit's theme.
+
+    Parameters
+    ----------
+    groups : dict
+        Group label (e.g. "held-out test (18)") -> {patient id: Dice}.
+    anchors : dict, optional
+        Line label -> Dice.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    fig = go.Figure()
+    for label, per_patient in groups.items():
+        ids = list(per_patient)
+        fig.add_trace(go.Box(y=[per_patient[i] for i in ids], name=label, text=ids,
+                             boxpoints="all", jitter=0.4, pointpos=0, boxmean=True,
+                             hovertemplate="%{text}: Dice %{y:.3f}<extra></extra>"))
+    for i, (label, value) in enumerate((anchors or {}).items()):
+        fig.add_hline(y=value, line_dash="dot", line_color="gray", annotation_text=f"{label} {value:.3f}",
+                      annotation_position="bottom right" if i % 2 else "top right")
+    fig.update_layout(title="Dice per patient (box: quartiles, dashed: mean)", yaxis_title="Dice",
+                      yaxis_range=[0, 1.02], height=380, showlegend=False, margin=_MARGIN)
     return fig
