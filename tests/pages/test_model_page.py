@@ -66,7 +66,8 @@ def test_segmentation_design_subsets_brats_tables(page):
     brats = _table(page, "ground truth mL")
     assert {"Brats18_CBICA_ASK_1", "Brats18_TCIA02_471_1"} <= set(brats["case"])
     assert "chosen after seeing them" in _text(page)
-    assert page.get("plotly_chart"), "no per-patient Dice figure"
+    dice_chart = next(c for c in page.get("plotly_chart") if "Dice per patient" in c.proto.spec)
+    assert dice_chart.proto.theme == "streamlit"
 
 
 def test_type_cv_accuracy_anchors_and_3d(page):
