@@ -10,7 +10,7 @@ from model.analysis import CLINICAL_KEYS
 from model.cached import (computed_attribution, current_study, get_analysis, get_attribution,
                           get_clinical_inputs, get_predictor, has_attribution, intensity_stats,
                           set_clinical_inputs)
-from model.core.errors import CheckpointError, StudyError
+from model.core.errors import StudyError
 from model.inference.attribution import peak_voxel
 from model.inference.classify import ATTRIBUTION_METHODS
 from model.views import prediction_figures as pf
@@ -48,7 +48,7 @@ st.caption("Research use only, not a diagnosis. Validated results first; the exp
 try:
     with st.spinner("Segmenting and checking the study..."):
         analysis = get_analysis(study)
-except (StudyError, CheckpointError) as exc:
+except StudyError as exc:  # a refused checkpoint propagates to app.show_error (reference id, log)
     st.error(str(exc))
     st.stop()
 
