@@ -2,7 +2,7 @@
 
 Rooms: ``core`` imports nothing of ours; ``imaging`` and ``nets`` import ``core``; ``survival``
 imports ``core``; ``inference`` imports ``imaging``, ``nets``, ``core``; ``views`` never import
-Streamlit or ``training``; Streamlit only in ``model/cached.py`` (and the pages, ``app.py``);
+Streamlit or ``training``; Streamlit only in ``model/cached/`` (and the pages, ``app.py``);
 ``training`` never imports ``model.cached``, ``pages`` or ``model.views``. No module under
 ``model/`` is over 700 lines and ``model/`` has no import cycle.
 """
@@ -66,7 +66,7 @@ def _room(module: str) -> str:
 def test_streamlit_only_in_cached():
     users = {m for m, names in IMPORTS.items() if m.startswith("model")
              and any(n == "streamlit" or n.startswith("streamlit.") for n in names)}
-    assert users == {"model.cached"}
+    assert users and all(m.startswith("model.cached") for m in users)
 
 
 @pytest.mark.parametrize("room", sorted(ROOMS_BELOW))
@@ -101,14 +101,7 @@ def _long_modules() -> dict[str, int]:
 
 
 def test_no_module_under_model_is_over_700_lines():
-    assert set(_long_modules()) <= {"model.cached"}  # see the next test
-
-
-@pytest.mark.xfail(strict=True, reason="model/cached.py holds the Streamlit sections of several "
-                   "rooms (session, survival, analysis, viewer) and is over 700 lines: to be split "
-                   "into a model/cached/ package once nobody edits it")
-def test_cached_is_not_over_700_lines():
-    assert "model.cached" not in _long_modules()
+    assert not _long_modules()
 
 
 def test_model_has_no_import_cycle():
