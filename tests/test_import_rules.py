@@ -63,6 +63,12 @@ def _room(module: str) -> str:
     return parts[1] if parts[0] == "model" and len(parts) >= 2 else parts[0]
 
 
+def test_cached_is_one_package():
+    """model/cached/ is a package; a model/cached.py beside it would be shadowed silently."""
+    assert (ROOT / "model" / "cached" / "__init__.py").is_file()
+    assert not (ROOT / "model" / "cached.py").exists()
+
+
 def test_streamlit_only_in_cached():
     users = {m for m, names in IMPORTS.items() if m.startswith("model")
              and any(n == "streamlit" or n.startswith("streamlit.") for n in names)}
