@@ -95,7 +95,7 @@ _VOL = np.zeros(SHAPE, np.float32)
      ValueError, "overlay"),
     (lambda: render_base(_VOL, (1, 1, 1), "axial", 0, 0.5, 1.0, mask=np.zeros((2, 2, 2), np.uint8)),
      ValueError, "mask"),
-    (lambda: extract_slice(_VOL, "axial", SHAPE[2]), IndexError, ""),
+    (lambda: extract_slice(_VOL, "axial", SHAPE[2]), IndexError, None),
     (lambda: colormap_lut("rainbow"), KeyError, "rainbow"),
     (lambda: IntensityStats.of(_VOL + 1).preset("Bone"), KeyError, "Bone"),
 ], ids=["view", "convention", "letters-view", "axis-view", "pixel-convention", "overlay-shape",
