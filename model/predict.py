@@ -19,6 +19,8 @@ same as the Prediction page and the PDF: ``tumour`` (``volume_ml``, ``extent_mm`
 ``grade`` with ``uncertainty``, and ``caveats`` (= ``warnings``: every caveat the page shows).
 ``--save-mask DIR`` writes the tumour mask as ``DIR/tumour_mask.nii.gz`` (uint8 RAS NIfTI on
 the reference sequence's grid: mask voxels x voxel volume = ``volume_ml``).
+``--save-seg DIR`` (DICOM studies) writes it as a DICOM Segmentation ``DIR/tumour_seg.dcm`` (highdicom)
+referencing the source series, with no patient details.
 
 On input it cannot use, it prints one line saying why and exits with code 2. Patient details
 are never printed (only file names, series descriptions scrubbed of identifiers, and technical
@@ -46,6 +48,7 @@ CLINICAL_FLAGS = {"age": "age_years", "sex": "sex", "type": "tumour_type", "grad
                   "idh": "idh", "codeletion": "codeletion_1p19q", "mgmt": "mgmt", "kps": "karnofsky",
                   "resection": "resection"}
 MASK_FILE = "tumour_mask.nii.gz"
+SEG_FILE = "tumour_seg.dcm"
 
 
 def build_models(checkpoint: str | None = None) -> dict:
@@ -71,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="write each loaded sequence as DIR/<SEQ>.nii.gz (RAS)")
     p.add_argument("--save-mask", metavar="DIR", default=None,
                    help=f"write the tumour mask as DIR/{MASK_FILE} (RAS, reference grid)")
+    p.add_argument("--save-seg", metavar="DIR", default=None,
+                   help=f"DICOM studies: write the mask as a DICOM Segmentation DIR/{SEG_FILE} "
+                        "referencing the source series (no patient details)")
     g = p.add_argument_group("clinical inputs (for the prognosis)")
     g.add_argument("--age", type=float, help="age at diagnosis, years")
     g.add_argument("--sex", help="female / male")
@@ -129,6 +135,27 @@ def main(argv: list[str] | None = None, models: dict | None = None) -> int:
                 print(f"error: cannot write to {args.save_mask}: {exc.strerror or exc}.", file=sys.stderr)
                 return 2
             saved.append(str(out / MASK_FILE))
+    if args.save_seg:
+        lm = analysis.tumour.labelmap
+        from model.views.export_mask import labelmap_to_dicom_seg, study_reference
+
+        ref = study_reference(study, lm) if lm is not None else None
+        if lm is None:
+            result["caveats"].append(f"No DICOM SEG written: {analysis.tumour.message}")
+        elif ref is None:
+            result["caveats"].append("No DICOM SEG written: the study did not come as DICOM "
+                                     "(use --save-mask for a NIfTI mask).")
+        else:
+            from pathlib import Path
+
+            try:
+                out = Path(args.save_seg)
+                out.mkdir(parents=True, exist_ok=True)
+                (out / SEG_FILE).write_bytes(labelmap_to_dicom_seg(lm, ref))
+            except OSError as exc:
+                print(f"error: cannot write to {args.save_seg}: {exc.strerror or exc}.", file=sys.stderr)
+                return 2
+            saved.append(str(out / SEG_FILE))
     if saved:
         result["saved"] = saved
     if args.json:

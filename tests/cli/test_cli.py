@@ -43,6 +43,24 @@ def test_predict_json_on_demo_study(capsys):
     _check_demo_json(json.loads(capsys.readouterr().out), files)
 
 
+def test_save_mask_and_seg_on_a_nifti_study(tmp_path, capsys):
+    """--save-mask writes the RAS NIfTI whose voxels x voxel volume give volume_ml; --save-seg on a
+    study that did not come as DICOM writes nothing and says why in the caveats."""
+    from model.predict import MASK_FILE, SEG_FILE, main
+
+    files = sorted(str(p) for p in DEMO_STUDY_DIR.glob("*.nii.gz"))
+    assert main([*files, "--json", "--save-mask", str(tmp_path), "--save-seg", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    img = nib.load(tmp_path / MASK_FILE)
+    assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
+    voxel_ml = abs(float(__import__("numpy").linalg.det(img.affine[:3, :3]))) / 1000.0
+    n = int((__import__("numpy").asarray(img.dataobj) > 0).sum())
+    assert n * voxel_ml == pytest.approx(out["tumour"]["volume_ml"], rel=1e-6)
+    assert not (tmp_path / SEG_FILE).exists()
+    assert any("did not come as DICOM" in c for c in out["caveats"])
+    assert out["saved"] == [str(tmp_path / MASK_FILE)]
+
+
 @pytest.mark.slow  # a fresh interpreter: torch, MONAI and the checkpoint loaded from scratch
 def test_python_m_model_predict_on_demo_study():
     files = sorted(str(p) for p in DEMO_STUDY_DIR.glob("*.nii.gz"))

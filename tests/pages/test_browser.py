@@ -75,7 +75,7 @@ def _first_image_src(page):
     return page.locator('[data-testid="stImage"] img').first.get_attribute("src")
 
 
-def _settle(page, timeout_s=30.0):
+def _settle(page, timeout_s=90.0):
     """Wait until the page stopped changing: no script running, the same images twice in a row,
     all loaded (before a screenshot)."""
     end = time.time() + timeout_s
