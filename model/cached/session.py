@@ -8,7 +8,6 @@ from ``model.cached``.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, Hashable, Iterable, TypeVar
 
 import numpy as np
@@ -24,7 +23,7 @@ __all__ = [
     "cached_upload", "clear_upload", "computed_attribution", "current_prediction",
     "current_study", "flash", "forget_widgets", "get_attribution", "get_prediction",
     "get_prepared", "has_attribution", "intensity_stats", "per_study", "pop_flash",
-    "report_prognosis", "reset_uploader", "set_study", "set_widget", "uploader_key",
+    "reset_uploader", "set_study", "set_widget", "uploader_key",
     "widget_value",
 ]
 
@@ -174,17 +173,6 @@ def get_attribution(study: Study, method: str,
         maps[key] = predictor.attribution(study, method, target=target,
                                           prepared=get_prepared(study), progress=progress)
     return maps[key]
-
-
-def report_prognosis(risk_score: float) -> Callable[[], Any]:
-    """What the PDF report's survival section draws, as a callable the report runs when it is
-    built (on the download click): :func:`model.survival.prognosis.image_prognosis_summary` of
-    ``risk_score`` over the served checkpoint's image cohort. It holds only the score and the
-    folder, never the study."""
-    from model.survival.prognosis import image_prognosis_summary
-
-    return functools.partial(image_prognosis_summary, float(risk_score),
-                             str(get_predictor().checkpoint_dir))
 
 
 # ============================================================================ per-study page state

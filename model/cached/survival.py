@@ -13,8 +13,8 @@ import pandas as pd
 import streamlit as st
 
 __all__ = [
-    "survival_checkpoint", "survival_cohort", "survival_hazard_ratios", "survival_individual",
-    "survival_km", "survival_km_figure", "survival_prognostic_model", "survival_validation",
+    "survival_checkpoint", "survival_cohort", "survival_hazard_ratios",
+    "survival_km", "survival_km_figure", "survival_validation",
     "prepared_png", "reset_invalid_widget",
 ]
 
@@ -113,41 +113,6 @@ def survival_hazard_ratios(key: str, endpoint: str, cols: Iterable[str]):
     """:func:`model.survival.cox.cox_hazard_ratios` of a registered cohort (cached), schema
     reference levels and labels. Raises ValueError as ``CoxModel.fit``."""
     return _survival_cox(key, endpoint, *_cohort_args(key), tuple(cols))
-
-
-@st.cache_resource(show_spinner="Fitting the prognostic Cox model...")
-def _survival_prognostic_model(checkpoint_dir: str, mtime: float, inputs: tuple[str, ...]):
-    from model.survival.cohorts import load_image_cohort
-    from model.survival.prognosis import fit_prognostic_model
-
-    img = load_image_cohort(checkpoint_dir)
-    if img is None:
-        raise ValueError("cohort_risk.csv not found")
-    return fit_prognostic_model(img, inputs=inputs)
-
-
-def survival_prognostic_model(inputs: Iterable[str]):
-    """:func:`model.survival.prognosis.fit_prognostic_model` on the served image cohort
-    (cached). Raises ValueError when it cannot be fitted or ``cohort_risk.csv`` is absent."""
-    ck = survival_checkpoint()
-    return _survival_prognostic_model(ck, _risk_mtime(ck), tuple(inputs))
-
-
-@st.cache_data(show_spinner="Bootstrapping the individual survival curve...")
-def _survival_individual(checkpoint_dir: str, mtime: float, inputs: tuple[str, ...], values: tuple,
-                         n_boot: int):
-    from model.survival.prognosis import individual_survival
-
-    model = _survival_prognostic_model(checkpoint_dir, mtime, inputs)
-    return individual_survival(model, dict(values), n_boot=n_boot, seed=0)
-
-
-def survival_individual(inputs: Iterable[str], values: dict, n_boot: int = 200):
-    """:func:`model.survival.prognosis.individual_survival` of one study (cached, seed 0).
-    Raises ValueError as the model fit / ``individual_survival``."""
-    ck = survival_checkpoint()
-    return _survival_individual(ck, _risk_mtime(ck), tuple(inputs), tuple(sorted(values.items())),
-                                int(n_boot))
 
 
 @st.cache_data(show_spinner="Validating the risk score on held-out patients...")
