@@ -293,6 +293,12 @@ def grade_scope(study, decision, type_finding: TypeFinding, clinical: dict | Non
         return (OUTSIDE + f"the grade model was trained on {', '.join(trained)}; this study lacks "
                 f"{', '.join(missing)}.")
     c = clean_clinical(clinical)
+    try:
+        age = float(c["age_years"]) if c.get("age_years") not in (None, "") else None
+    except (TypeError, ValueError):
+        age = None
+    if age is not None and age < 18:
+        return OUTSIDE + f"the grade model was trained on adults (TCGA-LGG); age {age:g} given."
     t = str(c.get("tumour_type", "")).strip().lower()
     g = str(c.get("grade", "")).strip().upper().replace("WHO", "").replace("GRADE", "").strip()
     if g in ("4", "IV", "G4") or t in ("glioblastoma", "gbm"):
@@ -324,6 +330,12 @@ def grade_finding(study, decision, type_finding: TypeFinding, clinical: dict | N
             else predictor.predict(study)
     except StudyError as exc:
         return GradeFinding(None, str(exc), auc, warning)
+    if decision is not None and not decision.in_scope:
+        # Only the user's "glioma" opened it: say so next to the class (fresh-user review).
+        warning = ((warning + " ") if warning else "") + (
+            "Shown only because the clinical inputs say glioma: this study's tumour slices are "
+            "outside what the tumour-type check knows, and the grade model was never checked on "
+            "such images.")
     img = ((card.get("survival_validation") or {}).get("models") or {})
     risk = {"value": pred.risk_score, "label": "experimental image risk score (Cox log-risk); "
             "not a risk group",

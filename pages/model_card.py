@@ -157,7 +157,7 @@ def _type_section() -> None:
     st.subheader("Scope: an answer, or 'outside what this model knows'")
     if ood is not None:
         meta = ood.get("meta", {})
-        st.write(f"**Rule** (fixed before measuring: {meta.get('rule_fixed_before_measuring')}): "
+        st.write(f"**Rule**{' (fixed before measuring)' if meta.get('rule_fixed_before_measuring') else ''}: "
                  f"{ood.get('rule', '')}; threshold {ood.get('threshold', float('nan')):.1f} "
                  f"({meta.get('threshold', '')}). Fitted on {meta.get('fit', '')}.")
         st.dataframe(type_scope_table(ood), width="stretch", hide_index=True)
@@ -258,7 +258,7 @@ if prognosis_card is not None:
     never = (prognosis_card.get("inputs") or {}).get("never_used") or {}
     if never:
         st.caption("Never used: " + "; ".join(f"{k} ({v})" for k, v in never.items()) + ".")
-    st.subheader("Goals (issue 15)")
+    st.subheader("Project goals")
     st.dataframe(ct.goals_table(prognosis_card), width="stretch", hide_index=True)
     st.subheader("Validation across cohorts (trained on one, tested on another)")
     st.dataframe(ct.cross_cohort_table(prognosis_card), width="stretch", hide_index=True)

@@ -297,3 +297,26 @@ def test_missing_segmenter_says_so_and_types_nothing(demo_study, models, tmp_pat
                 segmenter_reason=why, type_model=models["type_model"])
     assert a.tumour.status == "unavailable" and a.tumour_type.result is None
     assert a.tumour_type.reason.startswith("Outside what this model knows: no tumour was outlined")
+
+
+def test_grade_scope_refuses_children_and_says_when_only_the_inputs_opened_it(demo_study):
+    """The grade model was trained on adults; a child gets a reason, an adult glioma is let
+    through, and when the scope check failed the finding says the clinical input opened it."""
+    from types import SimpleNamespace
+
+    from model.analysis import TypeFinding, grade_finding, grade_scope
+
+    card = {"sequences": ["T1", "T1ce", "FLAIR"]}
+    decision = SimpleNamespace(in_scope=False, checks={"field_of_view": {"passed": True}})
+    none = TypeFinding(None, "outside")
+    child = grade_scope(demo_study, decision, none, {"age_years": 12, "tumour_type": "glioma"}, card)
+    assert child is not None and "adults" in child and "12" in child
+    assert grade_scope(demo_study, decision, none, {"age_years": 45, "tumour_type": "glioma"}, card) is None
+
+    class _Pred:  # the predictor is not run when a prediction is given
+        card = {"sequences": ["T1", "T1ce", "FLAIR"]}
+
+    fake = SimpleNamespace(risk_score=0.0)
+    g = grade_finding(demo_study, decision, none, {"age_years": 45, "tumour_type": "glioma"}, _Pred(),
+                      prediction=fake)
+    assert g.prediction is fake and "Shown only because the clinical inputs say glioma" in g.warning

@@ -185,9 +185,10 @@ def prognosis_lines(analysis, unit: str = "years") -> list[str]:
         lo, hi = r.median_ci_days
         out.append(f"Median survival {r.median_days / div:.1f} {unit} (95% CI "
                    f"{_f(None if lo is None else lo / div)}-{_f(None if hi is None else hi / div)})")
-    out.append("Inputs used: " + ", ".join(f"{k} {v}" for k, v in r.inputs_used.items()))
-    if r.inputs_ignored:
-        out.append("Ignored: " + "; ".join(f"{k} ({v})" for k, v in r.inputs_ignored.items()))
+    # The Survival page's sentence, in clinicians' names ("Age and WHO grade were used; ...").
+    from model.survival.clinical_tables import inputs_sentence
+
+    out.append(inputs_sentence(r))
     c = r.c_index or {}
     if c.get("value") is not None:
         lo, hi = c.get("ci95") or (None, None)

@@ -228,7 +228,7 @@ def segment_dice_table(card: dict, goal: float = SEGMENT_DICE_GOAL) -> pd.DataFr
                      "mean Dice [95% CI]": fmt_num(a.get("dice_mean"), ".3f"),
                      "median Dice [95% CI]": fmt_num(a.get("dice_median"), ".3f"),
                      "reaches the goal": "anchor"})
-    rows.append({"what": "Goal (issue 13): mean Dice on patients never seen", "patients": None,
+    rows.append({"what": "Project goal: mean Dice on patients never seen", "patients": None,
                  "mean Dice [95% CI]": f">= {goal:.2f}", "median Dice [95% CI]": "",
                  "reaches the goal": ""})
     return pd.DataFrame(rows).astype(str).replace({"None": "", "nan": ""})
@@ -388,7 +388,7 @@ def type_anchor_table(cv: dict, card: dict) -> pd.DataFrame:
              "patient accuracy": _ci(test.get("accuracy"), test.get("accuracy_ci95")),
              "macro F1": fmt_num(test.get("f1_macro"), ".3f"), "ECE": fmt_num(test.get("ece"), ".3f")}]
     rows += [{"what": name, "patient accuracy": acc, "macro F1": "", "ECE": ""} for name, acc in TYPE_ANCHORS]
-    rows.append({"what": "Goal (issue 14): accuracy and macro F1 >= 0.95, ECE <= 0.05 "
+    rows.append({"what": "Project goal: accuracy and macro F1 >= 0.95, ECE <= 0.05 "
                          f"({'met' if ok else 'not met'} in CV)",
                  "patient accuracy": ">= 0.95", "macro F1": ">= 0.95", "ECE": "<= 0.05"})
     return pd.DataFrame(rows)
@@ -417,7 +417,7 @@ def type_study_table(study_eval: dict, goal: float = 0.90) -> pd.DataFrame:
         rows.append({"studies": "refused by the scope rule", "n": sr.get("n_refused"), "called glioma": "",
                      "glioma fraction": fmt_num(sr.get("glioma_fraction_refused"))})
     frac = study_eval.get("glioma_fraction")
-    rows.append({"studies": f"Goal (issue 14): glioma fraction >= {goal:.2f}"
+    rows.append({"studies": f"Project goal: glioma fraction >= {goal:.2f}"
                             + ("" if frac is None else f" ({'met' if frac >= goal else 'not met'})"),
                  "n": "", "called glioma": "", "glioma fraction": f">= {goal:.2f}"})
     return pd.DataFrame(rows).astype(str).replace({"None": "", "nan": ""})
