@@ -222,7 +222,7 @@ def test_page_pdf_and_cli_agree_and_survival_inputs_reach_the_pdf(monkeypatch, c
     from streamlit.testing.v1 import AppTest
 
     import model.analysis as an
-    import model.cached as cached
+    import model.cached.analysis as cached  # the package module that owns the cache
     import model.views.report as report
 
     monkeypatch.setattr(an, "load_segmenter", lambda folder=None: (StandInSegmenter(), None))
