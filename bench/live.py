@@ -194,14 +194,35 @@ async def load_study(page, study: str, timeout_ms: int = TIMEOUT_MS):
 
 
 async def predict(page, timeout_ms: int = TIMEOUT_MS) -> str:
-    """Open the Prediction page; return the text of its metrics (class, p, risk)."""
+    """Open the Prediction page, enter the clinical inputs that open the experimental grade
+    (age 45, glioma), open its expander and return its text (class, p, image risk score)."""
     await _goto(page, "Prediction", timeout_ms)
-    await page.get_by_text("Predicted class").first.wait_for(timeout=timeout_ms)
-    metrics = page.locator('[data-testid="stMetric"]')
-    await metrics.nth(1).wait_for(timeout=timeout_ms)
+    await page.get_by_text("Tumour type").first.wait_for(timeout=timeout_ms)
     await _settled(page, timeout_ms)
-    texts = [" ".join((await m.inner_text()).split()) for m in await metrics.all()]
-    return " | ".join(texts[:2])
+    await page.get_by_label("Age at diagnosis (years)").fill("45", timeout=timeout_ms)
+    await select_option(page, "Tumour type (pathology)", "glioma", timeout_ms)
+    await page.get_by_role("button", name="Use these inputs").click(timeout=timeout_ms)
+    await page.get_by_text("1-year survival").first.wait_for(timeout=timeout_ms)
+    await _settled(page, timeout_ms)
+    exp = await _open_grade(page, timeout_ms)
+    await exp.get_by_text("Experimental image risk score").first.wait_for(timeout=timeout_ms)
+    await _settled(page, timeout_ms)
+    # The class line (alert) and the captions (MC dropout, risk score) only: the rest of the
+    # expander changes once a map has been computed for the study.
+    parts = [await el.inner_text(timeout=timeout_ms) for el in
+             await exp.locator('[data-testid="stAlert"], [data-testid="stCaptionContainer"]').all()]
+    return " ".join(" ".join(parts).split())
+
+
+async def _open_grade(page, timeout_ms: int = TIMEOUT_MS):
+    """The "Experimental: WHO grade II/III" expander, opened if it is closed (a rerun can
+    redraw it closed)."""
+    exp = page.locator('[data-testid="stExpander"]').filter(has_text="Experimental: WHO grade II/III").first
+    await exp.wait_for(timeout=timeout_ms)
+    if not await exp.get_by_text("Attribution method").first.is_visible():
+        await exp.get_by_text("Experimental: WHO grade II/III").first.click(timeout=timeout_ms)
+        await exp.get_by_text("Attribution method").first.wait_for(timeout=timeout_ms)
+    return exp
 
 
 async def compute_map(page, method: str, timeout_ms: int = TIMEOUT_MS) -> str:
@@ -210,8 +231,13 @@ async def compute_map(page, method: str, timeout_ms: int = TIMEOUT_MS) -> str:
     The page's other images are the study's slices; the overlay images are the map's. Media
     URLs are hashes of the encoded images, so equal strings mean equal rendered maps.
     """
+    await _open_grade(page, timeout_ms)
     await select_option(page, "Attribution method", method, timeout_ms)
-    await page.get_by_role("button", name="Compute attribution map").click(timeout=timeout_ms)
+    button = page.get_by_role("button", name="Compute attribution map")
+    if await button.count():  # absent when this study's map was computed in an earlier round
+        await button.click(timeout=timeout_ms)
+    await _settled(page, timeout_ms)
+    await _open_grade(page, timeout_ms)
     await page.get_by_text("Overlay opacity").first.wait_for(timeout=timeout_ms)
     imgs = page.locator('[data-testid="stImage"] img')
     await imgs.first.wait_for(timeout=timeout_ms)
