@@ -1,7 +1,6 @@
 """Scope before an answer (model.inference.scope): field of view, tumour found, OOD score."""
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -9,32 +8,7 @@ import pytest
 from model.inference.scope import (MIN_INPLANE_MM, MIN_THROUGHPLANE_MM, OUTSIDE, MahalanobisScorer,
                                    ScopeDecision, check_field_of_view, check_ood, check_tumour,
                                    decide_scope)
-
-
-@dataclass
-class Vol:
-    data: np.ndarray
-    affine: np.ndarray
-    geometry_known: bool = True
-
-    @property
-    def shape(self):
-        return self.data.shape
-
-    @property
-    def spacing_mm(self):
-        return tuple(np.linalg.norm(self.affine[:3, :3], axis=0))
-
-
-@dataclass
-class Stu:
-    volumes: dict
-
-
-def affine(spacing, shift=(-90.0, -100.0, -60.0)):
-    a = np.diag([*spacing, 1.0])
-    a[:3, 3] = shift
-    return a
+from synthetic import Stu, Vol, affine  # tests/inference/synthetic.py
 
 
 def head(shape=(150, 180, 130), radii=None):

@@ -1,7 +1,6 @@
 """Tumour type of a 3D study (model.inference.tumour_type): slices, spacing, aggregation."""
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -13,32 +12,7 @@ from model.inference.tumour_type import (CANVAS, MIN_CROP_PX, TARGET_MM, TumourT
                                          display_slice, display_spacing, landmarks, mask_on_grid,
                                          picture_to_model_slice, resample_to_canvas, standardise,
                                          tumour_slices)
-
-
-@dataclass
-class Vol:
-    data: np.ndarray
-    affine: np.ndarray
-    geometry_known: bool = True
-
-    @property
-    def shape(self):
-        return self.data.shape
-
-    @property
-    def spacing_mm(self):
-        return tuple(np.linalg.norm(self.affine[:3, :3], axis=0))
-
-
-@dataclass
-class Stu:
-    volumes: dict
-
-
-def affine(spacing, shift=(-90.0, -100.0, -60.0)):
-    a = np.diag([*spacing, 1.0])
-    a[:3, 3] = shift
-    return a
+from synthetic import Stu, Vol, affine  # tests/inference/synthetic.py
 
 
 def synthetic_study(spacing=(1.0, 1.0, 1.0), shape=(150, 180, 130)):
