@@ -12,7 +12,9 @@ Two measurements per operation:
   page's session cache, then PNG encoding of every image shown).
 
 A slice change moves the axial slider by one; an overlay change moves the attribution-map
-opacity slider (a synthetic map, so no attribution has to be computed).
+opacity slider (a synthetic map, so no attribution has to be computed). This is the
+"Simple viewer (server-rendered)" fallback; the default viewer paints in the browser and is
+timed there (its ``window.tbViewer.paintLog``, see ``bench/browser.py``).
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ def bench_page(study, repeats: int = 15) -> dict:
     at.run()
     if at.exception:
         raise RuntimeError(f"Viewer page failed: {at.exception[0].value}")
+    at.toggle(key="viewer_simple").set_value(True)  # the server-rendered viewer: sliders, PNGs
+    at.run()
     at.selectbox(key="viewer_seq").set_value(seq)
     at.run()
     zkey = f"viewer_axial_{seq}"

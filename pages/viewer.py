@@ -13,8 +13,16 @@ of the model's mask as NIfTI (always) and DICOM SEG (when the study came as DICO
 
 The crosshair is kept in world millimetres (scanner RAS) in the session, so it stays on the
 same anatomical point when the sequence changes, even between sequences on different voxel
-grids. Images are rendered on the server (:func:`model.views.render.render_views`, cached per
-session through :mod:`model.cached`) and work in any browser, WebGL or not.
+grids.
+
+Two viewers. The default one paints in the browser (:mod:`pages.widgets.slice_viewer`, fed
+once per study by :mod:`model.views.viewer_payload`): slice steps (keys, wheel), window/level
+(drag, presets), crosshair, zoom and pan repaint without a server round trip, and it has the
+reading tools (distance ruler in mm, RANO bidimensional measurement beside the segmentation's
+own, scale bar, all sequences at the crosshair). It lives in a fragment, so what it reports
+(crosshair, measurements) reruns only that part. "Simple viewer (server-rendered)" is
+the fallback: images rendered on the server (:func:`model.views.render.render_views`, cached
+per session through :mod:`model.cached`), sliders, works without JavaScript canvases.
 """
 
 from dataclasses import dataclass, field
@@ -27,12 +35,15 @@ from model.cached import (WidgetMemory, attribution_methods, computed_attributio
                           forget_widgets, get_segmenter, get_tumour, intensity_stats, per_study,
                           set_widget, widget_value)
 from model.imaging.compare import compare_masks, labels_on_grid
+from model.imaging.measure import tumour_size
 from model.inference.attribution import map_for_sequence, peak_voxel
 from model.views.export_mask import labelmap_to_dicom_seg, labelmap_to_nifti_bytes, study_reference
 from model.views.masks import EXTRA_RGB, LEGEND_NAMES, MODEL_RGB, UPLOADED_RGB, MaskLayer, focus_voxel
 from model.views.render import (COLORMAPS, CONVENTIONS, VIEWS, WINDOW_PRESETS, SliceCache,
-                                mm_to_voxel, render_views, view_axis, voxel_to_mm)
+                                colormap_lut, mm_to_voxel, render_views, view_axis, voxel_to_mm)
 from model.views.tables import study_summary_table
+from model.views.viewer_payload import build_payload
+from pages.widgets.slice_viewer import slice_viewer
 
 AXIS_OF = {"sagittal": "x", "coronal": "y", "axial": "z"}
 MANUAL = "Manual"
@@ -49,6 +60,13 @@ class ViewerState:
     methods: list[str] | None = None  # attribution maps offered on the last run
     grids: dict = field(default_factory=dict)  # (mask name, sequence) -> (LabelMap, labels on its grid)
     nifti: dict = field(default_factory=dict)  # mask name -> (LabelMap, NIfTI bytes)
+    blobs: dict = field(default_factory=dict)  # compressed volumes of the browser viewer
+    seq: str | None = None          # the browser viewer's sequence and convention (as reported)
+    convention: str | None = None
+    nonce: int = 0                  # crosshair commands (Centre, Go to tumour, ...) to the browser
+    command: dict | None = None
+    reported: dict | None = None    # the browser's last crosshair report, applied once
+    measurements: list = field(default_factory=list)
 
     def labels_on(self, name, labelmap, vol, seq):
         """``labelmap`` on ``seq``'s grid (nearest neighbour), computed once per mask and sequence."""
@@ -93,37 +111,65 @@ def on_slider(seq: str) -> None:
 
 
 def jump_to(seq: str, ijk) -> None:
+    """Crosshair to voxel ``ijk`` of ``seq``: the sliders follow, and the browser viewer gets it
+    as a command (applied once per nonce)."""
     vol = study.volumes[seq]
     state.mm = tuple(voxel_to_mm(vol.affine, ijk).tolist())
     sync_sliders(seq)
+    state.nonce += 1
+    state.command = {"mm": list(state.mm), "nonce": state.nonce}
+
+
+def to_simple(on: bool) -> None:
+    """Carry the browser viewer's sequence, convention and crosshair into the simple viewer."""
+    if on:
+        if state.seq in study.volumes:
+            set_widget("viewer_seq", state.seq)
+        if state.convention in CONVENTIONS:
+            set_widget("viewer_convention", state.convention)
+        sync_sliders(widget_value("viewer_seq", study.sequences[0]))
+    else:
+        state.seq = widget_value("viewer_seq", state.seq)
+        state.convention = widget_value("viewer_convention", state.convention)
 
 
 # ------------------------------------------------------------------ controls
-c1, c2, c3 = st.columns([1, 1, 2])
-seq = c1.selectbox("Sequence", study.sequences, key=keep("viewer_seq", study.sequences[0], study.sequences),
-                   on_change=lambda: sync_sliders(widget_value("viewer_seq")))
-vol = study.volumes[seq]
-convention = c2.radio("Convention", CONVENTIONS, key=keep("viewer_convention", CONVENTIONS[0], CONVENTIONS),
-                      horizontal=True,
-                      format_func=str.capitalize,
-                      help="Radiological: the patient's right on the image's left (as in most "
-                           "reading rooms). Neurological: the patient's right on the right.")
-presets = list(WINDOW_PRESETS) + [MANUAL]
-preset = c3.selectbox("Window", presets, key=keep(f"viewer_preset_{seq}", presets[0], presets),
-                      help="Presets are percentiles of the brain's intensities (MRI has no "
-                           "absolute intensity unit).")
-st_seq = intensity_stats(study, seq)
-if preset == MANUAL:
-    auto_l, auto_w = st_seq.preset(presets[0])
-    lo, hi = st_seq.vmin, st_seq.vmax
-    step = max((hi - lo) / 500, 1e-6)
-    m1, m2 = st.columns(2)
-    level = m1.slider("Level (window centre)", float(lo), float(hi), step=float(step),
-                      key=keep(f"viewer_level_{seq}", float(auto_l)))
-    width = m2.slider("Width", float(step), float(hi - lo) * 2, step=float(step),
-                      key=keep(f"viewer_width_{seq}", float(auto_w)))
+simple = st.toggle("Simple viewer (server-rendered)", key=keep("viewer_simple", False),
+                   on_change=lambda: to_simple(bool(widget_value("viewer_simple"))),
+                   help="Images rendered on the server and moved with sliders (slower: every step "
+                        "is a page rerun). The default viewer paints in the browser and has the "
+                        "measuring tools.")
+if simple:
+    c1, c2, c3 = st.columns([1, 1, 2])
+    seq = c1.selectbox("Sequence", study.sequences, key=keep("viewer_seq", study.sequences[0], study.sequences),
+                       on_change=lambda: sync_sliders(widget_value("viewer_seq")))
+    convention = c2.radio("Convention", CONVENTIONS, key=keep("viewer_convention", CONVENTIONS[0], CONVENTIONS),
+                          horizontal=True,
+                          format_func=str.capitalize,
+                          help="Radiological: the patient's right on the image's left (as in most "
+                               "reading rooms). Neurological: the patient's right on the right.")
+    presets = list(WINDOW_PRESETS) + [MANUAL]
+    preset = c3.selectbox("Window", presets, key=keep(f"viewer_preset_{seq}", presets[0], presets),
+                          help="Presets are percentiles of the brain's intensities (MRI has no "
+                               "absolute intensity unit).")
+    st_seq = intensity_stats(study, seq)
+    if preset == MANUAL:
+        auto_l, auto_w = st_seq.preset(presets[0])
+        lo, hi = st_seq.vmin, st_seq.vmax
+        step = max((hi - lo) / 500, 1e-6)
+        m1, m2 = st.columns(2)
+        level = m1.slider("Level (window centre)", float(lo), float(hi), step=float(step),
+                          key=keep(f"viewer_level_{seq}", float(auto_l)))
+        width = m2.slider("Width", float(step), float(hi - lo) * 2, step=float(step),
+                          key=keep(f"viewer_width_{seq}", float(auto_w)))
+    else:
+        level, width = st_seq.preset(preset)
 else:
-    level, width = st_seq.preset(preset)
+    seq = state.seq if state.seq in study.volumes else widget_value("viewer_seq", study.sequences[0])
+    seq = seq if seq in study.volumes else study.sequences[0]
+    convention = state.convention if state.convention in CONVENTIONS else \
+        widget_value("viewer_convention", CONVENTIONS[0])
+vol = study.volumes[seq]
 
 # Overlays: attribution maps computed on the Prediction page.
 methods = attribution_methods(study)
@@ -248,65 +294,151 @@ def go_to_tumour() -> None:
     m = all_masks[focus_name][0]
     state.mm = tuple(voxel_to_mm(m.affine, focus_voxel(m.array)).tolist())
     sync_sliders(widget_value("viewer_seq", seq))
+    state.nonce += 1
+    state.command = {"mm": list(state.mm), "nonce": state.nonce}
 
 
-# ------------------------------------------------------------------ crosshair
-for view in VIEWS:
-    if widget_value(slider_key(view, seq)) is None:
-        sync_sliders(seq)
-        break
-cols = st.columns(3)
-ijk = [0, 0, 0]
-for col, view in zip(cols, VIEWS):
-    axis = view_axis(view)
-    with col:
-        if vol.shape[axis] > 1:
-            ijk[axis] = st.slider(f"{view} slice ({AXIS_OF[view]}, voxels)", 0, vol.shape[axis] - 1,
-                                  key=slider_key(view, seq), on_change=on_slider, args=(seq,))
-        else:  # a one-slice study: Streamlit refuses a slider whose min equals its max
-            st.caption(f"{view}: a single slice")
-mm = voxel_to_mm(vol.affine, ijk)
-value = float(vol.data[tuple(ijk)])
+def crosshair_buttons(cols, seq: str, vol) -> None:
+    """Centre / Strongest attribution / Go to tumour (the same keys in both viewers)."""
+    j2, j3, j4 = cols
+    j2.button("Centre", key="viewer_centre", on_click=jump_to,
+              args=(seq, [(n - 1) // 2 for n in vol.shape]))
+    if overlay is not None:
+        peak = peak_voxel(overlay)  # the same point the Prediction page and the PDF show
+        j3.button("Strongest attribution", key="viewer_peak", on_click=jump_to, args=(seq, peak))
+    j4.button("Go to tumour", key="viewer_go_tumour", on_click=go_to_tumour, disabled=focus_name is None,
+              help="Crosshair to the tumour's largest axial cross-section (near its centre).")
 
-j1, j2, j3, j4 = st.columns([3, 1, 1, 1])
-j1.markdown(f"**Crosshair** voxel (i, j, k) = ({ijk[0]}, {ijk[1]}, {ijk[2]}) · position "
-            f"(x, y, z) = ({mm[0]:.1f}, {mm[1]:.1f}, {mm[2]:.1f}) mm (scanner RAS) · "
-            f"{seq} value **{value:.4g}**")
-j2.button("Centre", key="viewer_centre", on_click=jump_to,
-          args=(seq, [(n - 1) // 2 for n in vol.shape]))
-if overlay is not None:
-    peak = peak_voxel(overlay)  # the same point the Prediction page and the PDF show
-    j3.button("Strongest attribution", key="viewer_peak", on_click=jump_to, args=(seq, peak))
-j4.button("Go to tumour", key="viewer_go_tumour", on_click=go_to_tumour, disabled=focus_name is None,
-          help="Crosshair to the tumour's largest axial cross-section (near its centre).")
 
-imgs = render_views(vol.data, vol.spacing_mm, tuple(ijk), level, width, convention=convention,
-                    overlay=overlay, overlay_key=(ov_choice, seq), colormap=cmap, opacity=opacity,
-                    threshold=threshold, layers=layers_for(seq, vol), cache=cache, key=(study.key, seq))
-flat = [a for a in range(3) if vol.shape[a] == 1]
-for col, view in zip(cols, VIEWS):
-    axis = view_axis(view)
-    if flat and axis not in flat:  # one-voxel-thick image: this view would be a 1-pixel strip
-        col.caption(f"{view}: not shown (the study is a single {VIEWS[2 - flat[0]]} slice)")
-        continue
-    col.image(imgs[view], width="stretch",
-              caption=f"{view} {AXIS_OF[view]} = {ijk[axis]} / {vol.shape[axis] - 1} "
-                      f"({mm[axis]:+.1f} mm)")
+def auto_rano() -> dict | None:
+    """The RANO numbers of the first shown mask with voxels, for the browser viewer to show
+    beside the user's own measurement (:func:`model.imaging.measure.tumour_size`)."""
+    if focus_name is None:
+        return None
+    m = all_masks[focus_name][0]
+    size = (finding.size if focus_name == MODEL_MASK and finding.size is not None else tumour_size(m))
+    first = [seg.reference_sequence] if focus_name == MODEL_MASK and seg is not None else []
+    on = next((s for s in (*first, seq, *study.sequences)
+               if s in study.volumes and m.same_grid(study.volumes[s])), seq)  # a sequence on its grid
+    out = {"label": focus_name, "seq": on, "axial_slice": size.axial_slice,
+           "mm": voxel_to_mm(m.affine, focus_voxel(m.array)).tolist()}
+    if not size.geometry_known or size.longest_diameter_mm is None:
+        return {**out, "long_mm": None, "note": "sizes unknown (placeholder geometry)"}
+    return {**out, "long_mm": size.longest_diameter_mm, "perp_mm": size.perpendicular_diameter_mm,
+            "product_mm2": size.bidimensional_mm2}
 
-# ------------------------------------------------------------------ sequences side by side
-if len(study.sequences) > 1:
-    st.subheader("All sequences at the crosshair")
-    cview = st.radio("View", VIEWS, key=keep("viewer_compare_view", VIEWS[0], VIEWS), horizontal=True)
-    cols = st.columns(len(study.sequences))
-    for col, s in zip(cols, study.sequences):
-        v = study.volumes[s]
-        vijk = mm_to_voxel(v.affine, state.mm, v.shape)
-        p = widget_value(f"viewer_preset_{s}", presets[0])
-        lv, wd = intensity_stats(study, s).preset(p if p in WINDOW_PRESETS else presets[0])
-        img = render_views(v.data, v.spacing_mm, vijk, lv, wd, views=(cview,), convention=convention,
-                           layers=layers_for(s, v), out_px=240, cache=cache, key=(study.key, s))[cview]
-        col.image(img, width="stretch",
-                  caption=f"{s} · {cview} {AXIS_OF[cview]} = {vijk[view_axis(cview)]}")
+
+def viewer_payload() -> bytes:
+    """The browser viewer's container (blobs compressed once per study, kept in ``state``)."""
+    stats = {s: intensity_stats(study, s) for s in study.sequences}
+    masks = [(name, all_masks[name][1],
+              {s: state.labels_on(name, all_masks[name][0], study.volumes[s], s) for s in study.sequences})
+             for name in all_masks]
+    ov = None
+    if ov_choice != "off":
+        maps = computed_attribution(study, ov_choice)
+        per_seq = {s: m for s in study.sequences if (m := map_for_sequence(study, maps, s)[0]) is not None}
+        if per_seq:
+            ov = {"name": ov_choice, "maps": per_seq, "lut": colormap_lut(cmap), "opacity": opacity,
+                  "threshold": threshold}
+    return build_payload(
+        study, stats=stats, masks=masks, overlay=ov,
+        mask_style={"show": bool(show_masks), "shown": [n for n in shown if n in all_masks],
+                    "fill": float(fill), "outline": bool(outline)},
+        auto_rano=auto_rano(),
+        start={"seq": seq, "convention": convention, "mm": list(state.mm)},
+        command=state.command, cache=state.blobs)
+
+
+@st.fragment
+def browser_viewer() -> None:
+    """The browser viewer and what it reports; its reruns stay inside this fragment."""
+    b1, b2, b3, b4 = st.columns([3, 1, 1, 1])
+    cur = state.seq if state.seq in study.volumes else seq
+    b1.caption("Click: crosshair · wheel or ↑/↓: slice · ctrl + wheel: zoom · right-drag: "
+               "window/level · tools above the images (ruler and RANO measure in mm).")
+    crosshair_buttons((b2, b3, b4), cur, study.volumes[cur])
+    result = slice_viewer(viewer_payload())
+    rep = result.get("crosshair")
+    if rep and rep != state.reported:   # a new report (not the one already applied)
+        state.reported = rep
+        state.mm = tuple(float(v) for v in rep["mm"])
+        if rep.get("seq") in study.volumes:
+            state.seq = rep["seq"]
+        if rep.get("convention") in CONVENTIONS:
+            state.convention = rep["convention"]
+    ms = result.get("measurements")
+    if ms is not None:
+        state.measurements = list(ms)
+    if state.measurements:
+        st.dataframe(measurement_table(state.measurements), hide_index=True, width="stretch")
+
+
+def measurement_table(ms: list) -> list[dict]:
+    rows = []
+    for m in ms:
+        v = m.get("mm")
+        rows.append({"measurement": "RANO bidimensional" if m.get("type") == "rano" else "distance",
+                     "sequence": m.get("seq"), "view": m.get("view"), "slice": m.get("slice"),
+                     "mm": (f"{v['long_mm']:.1f} x {v['perp_mm']:.1f} (= {v['product_mm2']:.0f} mm²)"
+                            if isinstance(v, dict) else f"{v:.1f}")})
+    return rows
+
+
+if not simple:
+    browser_viewer()
+else:
+    # ------------------------------------------------------------------ crosshair (simple viewer)
+    for view in VIEWS:
+        if widget_value(slider_key(view, seq)) is None:
+            sync_sliders(seq)
+            break
+    cols = st.columns(3)
+    ijk = [0, 0, 0]
+    for col, view in zip(cols, VIEWS):
+        axis = view_axis(view)
+        with col:
+            if vol.shape[axis] > 1:
+                ijk[axis] = st.slider(f"{view} slice ({AXIS_OF[view]}, voxels)", 0, vol.shape[axis] - 1,
+                                      key=slider_key(view, seq), on_change=on_slider, args=(seq,))
+            else:  # a one-slice study: Streamlit refuses a slider whose min equals its max
+                st.caption(f"{view}: a single slice")
+    mm = voxel_to_mm(vol.affine, ijk)
+    value = float(vol.data[tuple(ijk)])
+
+    j1, j2, j3, j4 = st.columns([3, 1, 1, 1])
+    j1.markdown(f"**Crosshair** voxel (i, j, k) = ({ijk[0]}, {ijk[1]}, {ijk[2]}) · position "
+                f"(x, y, z) = ({mm[0]:.1f}, {mm[1]:.1f}, {mm[2]:.1f}) mm (scanner RAS) · "
+                f"{seq} value **{value:.4g}**")
+    crosshair_buttons((j2, j3, j4), seq, vol)
+
+    imgs = render_views(vol.data, vol.spacing_mm, tuple(ijk), level, width, convention=convention,
+                        overlay=overlay, overlay_key=(ov_choice, seq), colormap=cmap, opacity=opacity,
+                        threshold=threshold, layers=layers_for(seq, vol), cache=cache, key=(study.key, seq))
+    flat = [a for a in range(3) if vol.shape[a] == 1]
+    for col, view in zip(cols, VIEWS):
+        axis = view_axis(view)
+        if flat and axis not in flat:  # one-voxel-thick image: this view would be a 1-pixel strip
+            col.caption(f"{view}: not shown (the study is a single {VIEWS[2 - flat[0]]} slice)")
+            continue
+        col.image(imgs[view], width="stretch",
+                  caption=f"{view} {AXIS_OF[view]} = {ijk[axis]} / {vol.shape[axis] - 1} "
+                          f"({mm[axis]:+.1f} mm)")
+
+    # -------------------------------------------------------------- sequences side by side
+    if len(study.sequences) > 1:
+        st.subheader("All sequences at the crosshair")
+        cview = st.radio("View", VIEWS, key=keep("viewer_compare_view", VIEWS[0], VIEWS), horizontal=True)
+        cols = st.columns(len(study.sequences))
+        for col, s in zip(cols, study.sequences):
+            v = study.volumes[s]
+            vijk = mm_to_voxel(v.affine, state.mm, v.shape)
+            p = widget_value(f"viewer_preset_{s}", presets[0])
+            lv, wd = intensity_stats(study, s).preset(p if p in WINDOW_PRESETS else presets[0])
+            img = render_views(v.data, v.spacing_mm, vijk, lv, wd, views=(cview,), convention=convention,
+                               layers=layers_for(s, v), out_px=240, cache=cache, key=(study.key, s))[cview]
+            col.image(img, width="stretch",
+                      caption=f"{s} · {cview} {AXIS_OF[cview]} = {vijk[view_axis(cview)]}")
 
 st.subheader("Geometry")
 st.dataframe(study_summary_table(study), width="stretch")

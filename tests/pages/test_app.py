@@ -31,6 +31,8 @@ def test_every_page_runs_on_the_demo_study(app):
 def test_viewer_slider_moves_the_slice(app):
     app.switch_page("pages/viewer.py")
     app.run()
+    app.toggle(key="viewer_simple").set_value(True)  # the server-rendered viewer (no JS here)
+    app.run()
     img_before = app.get("image")[0].proto.imgs[0].url
     app.slider(key="viewer_axial_T1").set_value(20)
     app.run()
@@ -162,6 +164,8 @@ def test_viewer_overlays_a_loaded_tumour_mask(demo_study):
     at.session_state[STUDY] = study
     at.run()
     at.switch_page("pages/viewer.py")
+    at.run()
+    at.toggle(key="viewer_simple").set_value(True)
     at.run()
     at.selectbox(key="viewer_seq").set_value("FLAIR")
     at.run()

@@ -90,6 +90,17 @@ def _settle(page, timeout_s=90.0):
     raise AssertionError("the page did not settle")
 
 
+def _simple_viewer(page):
+    """Switch the Viewer to its server-rendered fallback (these tests drive its sliders and
+    images; the browser viewer has its own tests in test_browser_viewer.py)."""
+    toggle = page.locator('[data-testid="stCheckbox"]').filter(has_text="Simple viewer (server-rendered)").first
+    toggle.wait_for(timeout=120_000)
+    if toggle.locator("input").first.is_checked():
+        return
+    toggle.locator("label").first.click()
+    page.locator('[data-testid="stSlider"]').filter(has_text="axial slice").first.wait_for(timeout=60_000)
+
+
 def _crosshair(page):
     return page.get_by_text("Crosshair").first.locator("xpath=..").inner_text()
 
@@ -118,6 +129,7 @@ def test_tumour_board_walkthrough(server):
 
         # Viewer: step slices with the keyboard, then change the window.
         page.get_by_role("link", name="Viewer").click()
+        _simple_viewer(page)
         page.get_by_text("Crosshair").first.wait_for(timeout=60_000)
         page.locator('[data-testid="stImage"] img').first.wait_for(timeout=60_000)
         axial = _slider(page, "axial slice")
@@ -206,6 +218,7 @@ def test_viewer_tumour_overlay(server):
         page.goto(server, timeout=60_000)
         page.get_by_text("Loaded study", exact=True).first.wait_for(timeout=120_000)
         page.get_by_role("link", name="Viewer").click()
+        _simple_viewer(page)
         toggle = page.locator('[data-testid="stCheckbox"]').filter(has_text="Show tumour").first
         toggle.wait_for(timeout=120_000)
         legend = page.locator('[data-testid="stMarkdownContainer"]').filter(

@@ -31,6 +31,8 @@ def _viewer(study, seq="FLAIR"):
     at.run()
     at.switch_page("pages/viewer.py")
     at.run()
+    at.toggle(key="viewer_simple").set_value(True)  # the server-rendered viewer (AppTest runs no JS)
+    at.run()
     at.selectbox(key="viewer_seq").set_value(seq)
     at.run()
     assert not at.exception
