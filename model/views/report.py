@@ -103,7 +103,7 @@ def key_slices(study, analysis, out_px: int = 300) -> list[tuple[str, np.ndarray
         mask = np.asarray(lm.array) if lm is not None and lm.same_grid(v) else None
         img = render(v.data, v.spacing_mm, "axial", ijk[2], level, width, out_px=out_px,
                      letters=True, mask=mask, mask_opacity=0.35)
-        out.append((f"{s}, axial z={ijk[2]}" + (" + tumour" if mask is not None else ""), img))
+        out.append((f"{s} axial z={ijk[2]}" + (" + tumour" if mask is not None else ""), img))
     return out
 
 
@@ -176,6 +176,16 @@ def _text(pdf: FPDF, x: float, y: float, text: str, size: float = 7.5, style: st
     pdf.set_font("Helvetica", style, size)
     pdf.set_text_color(*color)
     pdf.cell(w, size * 0.45, _t(text, limit))
+
+
+def _fit_size(pdf: FPDF, text: str, w: float, size: float, smallest: float = 4.5) -> float:
+    """The font size (at most ``size``, at least ``smallest``) at which ``text`` fits in a cell
+    of width ``w`` mm with its padding, so a caption ends within its thumbnail (the last one's
+    ran past the right margin)."""
+    pdf.set_font("Helvetica", "", size)
+    room = w - 2 * pdf.c_margin
+    width = pdf.get_string_width(_t(text))
+    return size if width <= room else max(smallest, size * room / width)
 
 
 def _lines(pdf: FPDF, x: float, y: float, w: float, lines, size: float = 7.2, style: str = "",
@@ -320,7 +330,7 @@ def build_report(study, analysis, checkpoint_dir: str | Path | None = None,
         ih = max(ih, h_mm)
         xk = _M + W * 0.45 + k * (iw + 2)
         pdf.image(Image.fromarray(img), x=xk, y=y_img, w=iw, h=h_mm)
-        _text(pdf, xk, y_img + h_mm + 0.6, cap, size=5.5, w=iw, limit=30)
+        _text(pdf, xk, y_img + h_mm + 0.6, cap, size=_fit_size(pdf, cap, iw, 5.5), w=iw, limit=34)
     y = _lines(pdf, _M, y, W * 0.44, pf.tumour_lines(a), size=7.5)
     y = max(y, y_img + ih + 4) + 1
 

@@ -162,3 +162,28 @@ def test_deferred_report_builds_on_call_and_does_not_keep_the_study(predictor):
     assert probe() is None
     with pytest.raises(RuntimeError, match="no longer loaded"):
         job()
+
+
+def test_thumbnail_captions_end_within_their_thumbnails(predictor, demo_study):
+    """Each key slice's caption, measured with the PDF's own font metrics, starts and ends
+    within its image (the last one's used to run past the right margin)."""
+    from fpdf import FPDF
+
+    pdf = build_report(demo_study, _analysis(demo_study, predictor), compress=False).decode("latin-1")
+    metrics = FPDF(unit="pt")
+    images, captions, size = [], [], None
+    token = re.compile(r"/F\d+ ([\d.]+) Tf|([\d.]+) 0 0 [\d.]+ ([\d.]+) [\d.]+ cm /I\d+ Do"
+                       r"|BT ([\d.]+) [\d.]+ Td [^()]*\((.*?)\) Tj ET")
+    for m in token.finditer(pdf):
+        if m.group(1):
+            size = float(m.group(1))
+        elif m.group(2):
+            images.append((float(m.group(3)), float(m.group(2))))  # (x, width) in pt
+        elif "axial z=" in m.group(5):
+            metrics.set_font("Helvetica", "", size)
+            captions.append((float(m.group(4)), metrics.get_string_width(m.group(5)), m.group(5)))
+    assert len(captions) == len(demo_study.sequences) == len(images) == 4
+    right_margin = (210 - 12) / 25.4 * 72
+    for (x, w), (cx, cw, text) in zip(sorted(images), sorted(captions)):
+        assert x <= cx and cx + cw <= x + w + 0.01, (text, cx + cw, x + w)
+        assert x + w <= right_margin + 0.01
