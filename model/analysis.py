@@ -21,10 +21,11 @@ Order (what is validated first):
    IDH, 1p/19q, MGMT, Karnofsky, resection); a "not covered" reason otherwise (metastasis,
    meningioma, unknown type, no inputs). It uses the clinical inputs only, never the images.
 4. **Experimental WHO grade II/III** (:func:`grade_finding`): the image classifier, shown only
-   for a glioma (the type model in scope says glioma, or the clinical tumour type is a diffuse
-   glioma of grade 2-3 / not given) imaged with every sequence it was trained on and inside the
-   field-of-view check; always with its cross-validated AUC and the "not shown to beat chance"
-   warning. Its Cox image risk score is kept only as a labelled experimental number with its
+   for a study inside the scope check of step 2 (field of view, tumour found, out-of-distribution
+   score: an out-of-scope study gets no grade whatever the clinical inputs say), imaged with
+   every sequence it was trained on, and a glioma (the type model says glioma, or the clinical
+   tumour type is a diffuse glioma of grade 2-3 / not given); always with its cross-validated
+   AUC and the "not shown to beat chance" warning. Its Cox image risk score is kept only as a labelled experimental number with its
    held-out C-index, never as a risk group. MC-dropout uncertainty comes with it.
 
 Each step is a function of its inputs so :mod:`model.cached` can cache it per study (the
@@ -305,6 +306,11 @@ def grade_scope(study, decision, type_finding: TypeFinding, clinical: dict | Non
         return OUTSIDE + "the grade model knows only WHO grade II and III gliomas (grade 4 given)."
     if t and t not in _GLIOMA_TYPES:
         return OUTSIDE + f"the grade model knows only WHO grade II/III gliomas (tumour type {t!r} given)."
+    if not decision.in_scope:
+        # The model's own scope refusal wins over the user's "glioma": the grade model was
+        # never checked on images the scope check calls unlike its training images.
+        return (OUTSIDE + "the experimental grade is shown only for studies inside the "
+                "tumour-type scope check (see the tumour type), whatever the clinical inputs say.")
     if t in _GLIOMA_TYPES:
         return None
     r = type_finding.result
@@ -330,12 +336,6 @@ def grade_finding(study, decision, type_finding: TypeFinding, clinical: dict | N
             else predictor.predict(study)
     except StudyError as exc:
         return GradeFinding(None, str(exc), auc, warning)
-    if decision is not None and not decision.in_scope:
-        # Only the user's "glioma" opened it: say so next to the class (fresh-user review).
-        warning = ((warning + " ") if warning else "") + (
-            "Shown only because the clinical inputs say glioma: this study's tumour slices are "
-            "outside what the tumour-type check knows, and the grade model was never checked on "
-            "such images.")
     img = ((card.get("survival_validation") or {}).get("models") or {})
     risk = {"value": pred.risk_score, "label": "experimental image risk score (Cox log-risk); "
             "not a risk group",

@@ -1,7 +1,13 @@
 """One results path (model.analysis): the Prediction page, the PDF and ``model.predict --json``
 give the same numbers for the same study and clinical inputs; out-of-scope studies (the BraTS
 metastasis, a 64x64x10 DICOM crop) get "outside what this model knows" and no type, grade or
-prognosis; clinical inputs entered once (the Survival page's accessor) reach the PDF.
+prognosis, even when the user enters "glioma"; clinical inputs entered once (the Survival
+page's accessor) reach the PDF.
+
+The tests about one path giving the same numbers (page = PDF = CLI) need a grade to compare;
+they run with ``plumbing`` models whose scope rule admits every study
+(:func:`tests.inference.synthetic.admitting_scorer`: the served statistics, threshold +inf).
+What a real study gets is decided by the served rule (``models``).
 
 Until the segmentation checkpoint exists (``model/checkpoints/segment_lgg/model_card.json``,
 agent D) most tests use a stand-in segmenter (the FLAIR voxels above the 99th foreground
@@ -18,6 +24,7 @@ import pytest
 from model.core.config import DEMO_STUDY_DIR, REPO_ROOT
 from model.imaging.labelmap import LabelMap
 from model.inference.segment import SEGMENT_CHECKPOINT, SegmentationResult
+from tests.inference.synthetic import admit_every_study, admitting_scorer
 
 MET = "demo_cases/brats_met_aurora_example"
 CROP = "dicom_mr_samples/single/emri_small.dcm"
@@ -55,10 +62,16 @@ def models(predictor):
 
 
 @pytest.fixture(scope="module")
-def demo_analysis(demo_study, models):
+def plumbing(models):
+    """``models`` with a scope rule that admits every study (see the module docstring)."""
+    return {**models, "scorer": admitting_scorer()}
+
+
+@pytest.fixture(scope="module")
+def demo_analysis(demo_study, plumbing):
     from model.analysis import analyse
 
-    return analyse(demo_study, CLINICAL, **models)
+    return analyse(demo_study, CLINICAL, **plumbing)
 
 
 def _pdf_text(pdf: bytes) -> str:
@@ -128,15 +141,17 @@ def test_prognosis_not_covered_says_why(clinical, reason):
 
 
 def test_the_grade_model_speaks_only_for_gliomas(demo_study, models, demo_analysis):
-    from model.analysis import analyse
+    from model.analysis import TypeFinding, analyse
 
-    for clinical, words in (({"age_years": 60, "tumour_type": "glioblastoma"}, "grade 4"),
-                            ({"age_years": 60, "tumour_type": "meningioma"}, "meningioma"),
-                            (None, "neither the tumour type model")):
+    assert demo_analysis.scope.in_scope and demo_analysis.grade.prediction is not None
+    no_type = (demo_analysis.scope, TypeFinding(None, "not typed"))
+    for clinical, assessment, words in (
+            ({"age_years": 60, "tumour_type": "glioblastoma"}, None, "grade 4"),
+            ({"age_years": 60, "tumour_type": "meningioma"}, None, "meningioma"),
+            (None, no_type, "neither the tumour type model")):
         a = analyse(demo_study, clinical, predictor=models["predictor"], tumour=demo_analysis.tumour,
-                    type_assessment=(demo_analysis.scope, demo_analysis.tumour_type))
+                    type_assessment=assessment or (demo_analysis.scope, demo_analysis.tumour_type))
         assert a.grade.prediction is None and words in a.grade.reason and a.uncertainty is None
-    assert demo_analysis.grade.prediction is not None
 
 
 # ------------------------------------------------------------------ out of scope
@@ -166,9 +181,9 @@ def test_tissue_crop_is_outside_what_the_models_know(shared_data, models, capsys
 
 
 # ------------------------------------------------------------------ one truth: CLI, PDF, page
-def test_cli_json_is_the_analysis(capsys, models, demo_analysis):
-    d = _cli_json(capsys, [*_demo_files(), *CLI_FLAGS], models)
-    assert d.pop("checkpoint") == models["predictor"].card["name"]
+def test_cli_json_is_the_analysis(capsys, plumbing, demo_analysis):
+    d = _cli_json(capsys, [*_demo_files(), *CLI_FLAGS], plumbing)
+    assert d.pop("checkpoint") == plumbing["predictor"].card["name"]
     assert d == json.loads(json.dumps(demo_analysis.to_dict()))
 
 
@@ -216,7 +231,7 @@ def test_pdf_prints_the_analysis_numbers(demo_study, demo_analysis):
 
 
 @pytest.mark.slow
-def test_page_pdf_and_cli_agree_and_survival_inputs_reach_the_pdf(monkeypatch, capsys, models):
+def test_page_pdf_and_cli_agree_and_survival_inputs_reach_the_pdf(monkeypatch, capsys, plumbing):
     """The Survival page's accessor (set_clinical_inputs) -> the Prediction page's numbers ->
     the PDF it offers (the same StudyAnalysis) == ``model.predict --json`` with the same flags."""
     from streamlit.testing.v1 import AppTest
@@ -226,6 +241,7 @@ def test_page_pdf_and_cli_agree_and_survival_inputs_reach_the_pdf(monkeypatch, c
     import model.views.report as report
 
     monkeypatch.setattr(an, "load_segmenter", lambda folder=None: (StandInSegmenter(), None))
+    admit_every_study(monkeypatch)  # the grade is what is compared (module docstring)
     cached._segmenter.clear()
     made = []
 
@@ -243,7 +259,8 @@ def test_page_pdf_and_cli_agree_and_survival_inputs_reach_the_pdf(monkeypatch, c
     assert not at.exception, at.exception
     cached._segmenter.clear()
 
-    d = _cli_json(capsys, [*_demo_files(), *CLI_FLAGS], models)
+    d = _cli_json(capsys, [*_demo_files(), *CLI_FLAGS], plumbing)
+    assert d["grade"]["shown"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Volume"] == f"{d['tumour']['volume_ml']:.1f} mL"
     assert metrics["RANO bidimensional"] == f"{d['tumour']['bidimensional_mm2']:.0f} mm²"
@@ -299,24 +316,51 @@ def test_missing_segmenter_says_so_and_types_nothing(demo_study, models, tmp_pat
     assert a.tumour_type.reason.startswith("Outside what this model knows: no tumour was outlined")
 
 
-def test_grade_scope_refuses_children_and_says_when_only_the_inputs_opened_it(demo_study):
-    """The grade model was trained on adults; a child gets a reason, an adult glioma is let
-    through, and when the scope check failed the finding says the clinical input opened it."""
+def test_grade_scope_refuses_children_and_every_out_of_scope_study(demo_study):
+    """The grade model was trained on adults: a child gets a reason, an adult glioma inside the
+    scope check is let through; outside it the user's "glioma" does not open the grade, and
+    the grade model is never run."""
     from types import SimpleNamespace
 
-    from model.analysis import TypeFinding, grade_finding, grade_scope
+    from model.analysis import OUTSIDE, TypeFinding, grade_finding, grade_scope
 
     card = {"sequences": ["T1", "T1ce", "FLAIR"]}
-    decision = SimpleNamespace(in_scope=False, checks={"field_of_view": {"passed": True}})
+    inside = SimpleNamespace(in_scope=True, checks={"field_of_view": {"passed": True}})
+    outside = SimpleNamespace(in_scope=False, checks={"field_of_view": {"passed": True}},
+                              reasons=[OUTSIDE + "its tumour slices look unlike the training images."])
     none = TypeFinding(None, "outside")
-    child = grade_scope(demo_study, decision, none, {"age_years": 12, "tumour_type": "glioma"}, card)
+    glioma = {"age_years": 45, "tumour_type": "glioma"}
+    child = grade_scope(demo_study, inside, none, {"age_years": 12, "tumour_type": "glioma"}, card)
     assert child is not None and "adults" in child and "12" in child
-    assert grade_scope(demo_study, decision, none, {"age_years": 45, "tumour_type": "glioma"}, card) is None
+    assert grade_scope(demo_study, inside, none, glioma, card) is None
+    refused = grade_scope(demo_study, outside, none, glioma, card)
+    assert refused.startswith(OUTSIDE) and "scope check" in refused and "whatever the clinical" in refused
 
-    class _Pred:  # the predictor is not run when a prediction is given
+    class _Pred:  # the predictor must not run when the grade is refused
         card = {"sequences": ["T1", "T1ce", "FLAIR"]}
 
+        def predict(self, study):
+            raise AssertionError("the grade model ran for an out-of-scope study")
+
+    def never():
+        raise AssertionError("the prediction was computed for an out-of-scope study")
+
+    g = grade_finding(demo_study, outside, none, glioma, _Pred(), prediction=never)
+    assert g.prediction is None and g.reason == refused and g.cv_auc is None
     fake = SimpleNamespace(risk_score=0.0)
-    g = grade_finding(demo_study, decision, none, {"age_years": 45, "tumour_type": "glioma"}, _Pred(),
-                      prediction=fake)
-    assert g.prediction is fake and "Shown only because the clinical inputs say glioma" in g.warning
+    g = grade_finding(demo_study, inside, none, glioma, _Pred(), prediction=fake)
+    assert g.prediction is fake and g.reason is None
+
+
+@pytest.mark.needs_shared(MET)
+def test_metastasis_with_the_users_glioma_gets_no_grade(shared_data, models, capsys):
+    """The user's "glioma" does not override the scope refusal: the BraTS metastasis, entered
+    as a glioma, gets no experimental grade, on the CLI as on the page and PDF (one analysis)."""
+    folder = shared_data / MET
+    args = [f"{s}={folder / f}.nii.gz" for s, f in (("T1", "t1"), ("T1ce", "t1c"), ("T2", "t2"),
+                                                    ("FLAIR", "flair"))]
+    d = _cli_json(capsys, [*args, "--age", "45", "--type", "glioma"], models)
+    assert d["scope"]["in_scope"] is False and not d["tumour_type"]["shown"]
+    assert not d["grade"]["shown"] and "scope check" in d["grade"]["reason"]
+    assert d["uncertainty"] is None and d["prognosis"]["shown"]  # the prognosis is clinical only
+    assert not any("Shown only because" in c for c in d["caveats"])

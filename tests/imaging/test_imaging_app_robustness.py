@@ -200,7 +200,9 @@ def _study_with_prediction_and_map(app):
 
     app.switch_page("pages/prediction.py")
     app.run()
-    # The grade model (and its attribution maps) is shown for gliomas only: say it is one.
+    # The grade model (and its attribution maps) is shown for gliomas inside the scope check
+    # only: say it is one; the scope rule is a stand-in that admits the study (``admitted``),
+    # since what is tested is the release of the maps, not the scope decision.
     app.selectbox(key="clin_tumour_type").set_value("glioma")
     app.button(key="clin_submit").click()
     app.run()
@@ -223,8 +225,17 @@ def _load_demo(app):
     app.run()  # Streamlit keeps the previous run's session values until the next run
 
 
+@pytest.fixture()
+def admitted(monkeypatch):
+    """Scope rule that admits every study (tests/inference/synthetic.py), so the grade model
+    runs and computes maps whose release is checked."""
+    from tests.inference.synthetic import admit_every_study
+
+    return admit_every_study(monkeypatch)
+
+
 @pytest.mark.needs_shared("demo_cases/tcga_fg_6692_raw")
-def test_new_study_releases_the_previous_one(app):
+def test_new_study_releases_the_previous_one(app, admitted):
     """Loading another study drops the previous one's volumes, prepared tensor, prediction and
     maps; nothing of ours holds them once the pages that showed them have run again."""
     refs = _study_with_prediction_and_map(app)
@@ -237,7 +248,7 @@ def test_new_study_releases_the_previous_one(app):
 
 
 @pytest.mark.needs_shared("demo_cases/tcga_fg_6692_raw")
-def test_new_study_is_released_without_revisiting_pages(app):
+def test_new_study_is_released_without_revisiting_pages(app, admitted):
     refs = _study_with_prediction_and_map(app)
     _load_demo(app)
     gc.collect()

@@ -32,3 +32,29 @@ def affine(spacing, shift=(-90.0, -100.0, -60.0)):
     a = np.diag([*spacing, 1.0])
     a[:3, 3] = shift
     return a
+
+
+def admitting_scorer():
+    """The served out-of-distribution statistics with the threshold at +inf: a stand-in scope
+    rule that admits every study whose field of view and tumour checks pass.
+
+    For tests about plumbing only (the page, the PDF and the CLI show the same grade, the
+    attribution maps reach the viewer, memory is released): the served rule decides what a
+    real study gets (tests/inference/test_scope.py, tests/test_analysis.py). The score itself
+    is still computed and reported; only the decision is forced open.
+    """
+    from model.inference.scope import MahalanobisScorer
+
+    served = MahalanobisScorer.load()
+    return MahalanobisScorer(served.means, served.precision, float("inf"),
+                             {"stand_in": "threshold +inf: admits every study (tests only)"})
+
+
+def admit_every_study(monkeypatch):
+    """Make :meth:`model.inference.scope.MahalanobisScorer.load` return
+    :func:`admitting_scorer` (for AppTest runs, which load the sidecar themselves)."""
+    from model.inference import scope
+
+    stand_in = admitting_scorer()
+    monkeypatch.setattr(scope.MahalanobisScorer, "load", classmethod(lambda cls, path=None: stand_in))
+    return stand_in

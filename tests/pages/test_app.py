@@ -43,7 +43,17 @@ def test_viewer_slider_moves_the_slice(app):
 GLIOMA = {"age_years": 45.0, "tumour_type": "glioma"}  # what set_clinical_inputs stores
 
 
-def test_prediction_and_attribution_map(app):
+@pytest.fixture()
+def admitted(monkeypatch):
+    """A scope rule that admits every study (tests/inference/synthetic.py): these tests are
+    about the grade's page plumbing (class line, attribution map, MC dropout), which the served
+    rule keeps closed for an out-of-scope study whatever the clinical inputs say."""
+    from tests.inference.synthetic import admit_every_study
+
+    return admit_every_study(monkeypatch)
+
+
+def test_prediction_and_attribution_map(app, admitted):
     app.session_state["clinical_inputs"] = dict(GLIOMA)  # the experimental grade: gliomas only
     app.switch_page("pages/prediction.py")
     app.run()
@@ -115,7 +125,7 @@ def test_one_slice_study_runs_on_viewer_and_prediction(app, shared_data):
         assert not app.exception, page
 
 
-def test_prediction_page_shows_mc_dropout_uncertainty(app):
+def test_prediction_page_shows_mc_dropout_uncertainty(app, admitted):
     app.session_state["clinical_inputs"] = dict(GLIOMA)
     app.switch_page("pages/prediction.py")
     app.run()

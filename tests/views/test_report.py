@@ -60,10 +60,10 @@ class _Seg:
         return SegmentationResult(LabelMap.on_grid_of(f, m, "stand-in"), "FLAIR", ("FLAIR",))
 
 
-def _analysis(study, predictor, empty=False, clinical=None):
+def _analysis(study, predictor, empty=False, clinical=None, scorer=None):
     from model.analysis import analyse
 
-    return analyse(study, clinical, predictor=predictor, segmenter=_Seg(empty))
+    return analyse(study, clinical, predictor=predictor, segmenter=_Seg(empty), scorer=scorer)
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +134,15 @@ def _shown_text(pdf: bytes) -> str:
 
 def test_report_carries_the_whole_evidence_warning(predictor, demo_study):
     """Long lines are wrapped, not cut: the cross-validation warning appears word for word (a
-    shortened safety sentence can change its meaning)."""
+    shortened safety sentence can change its meaning). The grade's lines are the longest part
+    of the page; a scope rule that admits the demo (tests/inference/synthetic.py) puts them on
+    it, since the served rule refuses the skull-stripped demo."""
     from model.nets.checkpoint import evidence_warning
     from model.views.report import _t
+    from tests.inference.synthetic import admitting_scorer
 
-    analysis = _analysis(demo_study, predictor, clinical={"age_years": 40, "tumour_type": "glioma"})
+    analysis = _analysis(demo_study, predictor, clinical={"age_years": 40, "tumour_type": "glioma"},
+                         scorer=admitting_scorer())
     assert analysis.grade.prediction is not None
     pdf = build_report(demo_study, analysis, checkpoint_dir=predictor.checkpoint_dir)
     assert _n_pages(pdf) == 1
