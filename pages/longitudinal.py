@@ -21,7 +21,7 @@ from model.views.tables import longitudinal_comparison_table, timeline_table
 
 def _show_timeline(visits: pd.DataFrame, title: str, key: str, outcome: dict | None = None) -> None:
     tl = get_timeline(visits)
-    st.plotly_chart(timeline_figure(tl, outcome, title), key=f"fig_{key}", width="stretch", theme=None)
+    st.plotly_chart(timeline_figure(tl, outcome, title), key=f"fig_{key}", width="stretch")
     st.caption("Hazard ratio after each visit, from that visit and the earlier ones only "
                "(1 = an average training visit; >1 = higher risk). The progression line stops at "
                "the first PD rating. Dashed lines: observed outcome, shown for reference only "

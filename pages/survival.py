@@ -136,7 +136,7 @@ if not cohort.empty:
     km = cached.survival_km(cohort_key, endpoint, group_col, unit, times, correction)
     fig = cached.survival_km_figure(cohort_key, endpoint, group_col, unit, times, correction, title=title,
                                     table_rows=("at_risk", "events", "censored"))
-    st.plotly_chart(fig, width="stretch", key="survival_km", theme=None)
+    st.plotly_chart(fig, width="stretch", key="survival_km")
     if km.n_dropped:
         st.caption(
             f"{km.n_dropped} patient(s) without a {_label(group_choice)} value "
@@ -193,7 +193,7 @@ if not cohort.empty:
             st.info(f"Cox model not available: {exc}")
         else:
             st.plotly_chart(sf.forest_figure(hrs.table, title="Hazard ratios (Cox, 95% CI)"),
-                            width="stretch", key="survival_forest", theme=None)
+                            width="stretch", key="survival_forest")
             st.caption(
                 f"{hrs.method}. {hrs.n} patients, {hrs.events} events"
                 + (f", {hrs.n_missing} left out for a missing covariate" if hrs.n_missing else "")
@@ -290,7 +290,7 @@ if clin_model is not None:
         for note in clinical.notes:
             st.caption(f"Note: {note}")
         curve_fig = cf.clinical_curve_figure(clinical, unit=unit)
-        st.plotly_chart(curve_fig, width="stretch", key="survival_clinical_curve", theme=None)
+        st.plotly_chart(curve_fig, width="stretch", key="survival_clinical_curve")
         with st.expander("Inputs: entered, used, ignored"):
             st.dataframe(ct.inputs_table(clinical, entered), hide_index=True, width="stretch")
         st.download_button("Download the predicted curve (CSV)",
@@ -329,7 +329,7 @@ else:
                                    f"fitted on {board.train_cohort}")
     if clinical is not None:
         cf.add_clinical_curve(board_fig, clinical, unit=unit)
-    st.plotly_chart(board_fig, width="stretch", key="survival_board_km", theme=None)
+    st.plotly_chart(board_fig, width="stretch", key="survival_board_km")
     lr = board.logrank
     g1, g2, g3 = st.columns(3)
     if lr is not None:
@@ -346,7 +346,7 @@ else:
         f"{board.test_cohort} patients" + (f" ({board.n_test_missing} left out for a missing input)"
                                            if board.n_test_missing else "") + ". "
         + (f"This patient falls in the **{patient_group}** group of this model. " if patient_group else "")
-        + ("Dashed black: this patient's predicted curve from the served model (its own inputs and cohort)."
+        + ("Dashed grey: this patient's predicted curve from the served model (its own inputs and cohort)."
            if clinical is not None else "Enter the patient's inputs above to overlay their predicted curve.")
     )
     base_name = f"risk_groups_{train_key}_on_{test_key}_{set_key.replace('+', '_')}_{n_groups}"
@@ -388,7 +388,7 @@ else:
         s_key, d_key = pick.split("|")
         st.plotly_chart(cf.clinical_calibration_figure(ct.calibration_of(card_p, s_key, d_key),
                                                        title=f"Calibration: {labels[pick]}"),
-                        width="stretch", key="survival_clinical_calibration", theme=None)
+                        width="stretch", key="survival_clinical_calibration")
     with st.expander("Input sets with molecular inputs: 5 x 5-fold cross-validation within UCSF-PDGM"):
         st.dataframe(ct.cv_table(card_p, "ucsf"), hide_index=True, width="stretch")
     for item in card_p.get("limitations", []):
@@ -442,8 +442,7 @@ if val is not None:
     diffs = tb.differences_table(val)
     st.markdown("Paired differences in C-index (same held-out patients and resamples)")
     st.dataframe(diffs, hide_index=True, width="stretch")
-    st.plotly_chart(sf.calibration_figure(val, "years"), width="stretch", key="survival_calibration",
-                    theme=None)
+    st.plotly_chart(sf.calibration_figure(val, "years"), width="stretch", key="survival_calibration")
     ph = tb.ph_table(val)
     st.markdown("Proportional-hazards check (scaled Schoenfeld residuals vs rank of time, "
                 "lifelines `proportional_hazard_test`, training fits)")

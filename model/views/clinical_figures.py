@@ -8,7 +8,8 @@
   observed survival at 1, 2 and 5 years by risk fifth).
 
 Kept beside :mod:`model.views.survival_figures` (same colours and conventions) because that
-module is near the size limit. Times come in days and are drawn in ``unit``. No Streamlit here.
+module is near the size limit. Times come in days and are drawn in ``unit``. No Streamlit here;
+no template or background colour (the page's theme, or print style on export: :mod:`model.views.style`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ from plotly.subplots import make_subplots
 
 from model.core.units import DAYS_PER_YEAR
 from model.survival.km import check_unit
+from model.views.style import BAND, GUIDE, INK
 
 __all__ = ["clinical_curve_figure", "add_clinical_curve", "clinical_calibration_figure"]
-
-_BAND = "rgba(0,0,0,0.12)"
-
 
 def _xy(result, per: float) -> tuple[np.ndarray, ...]:
     t = np.asarray(result.time_days, float) / per
@@ -31,7 +30,7 @@ def _xy(result, per: float) -> tuple[np.ndarray, ...]:
 
 
 def add_clinical_curve(fig: go.Figure, result, unit: str = "years", label: str = "This patient (predicted)",
-                       color: str = "#000000") -> go.Figure:
+                       color: str = INK) -> go.Figure:
     """Draw a clinical prognosis (step curve, pointwise 95 % band, 1/2/5-year markers) on ``fig``.
 
     Parameters
@@ -60,7 +59,7 @@ def add_clinical_curve(fig: go.Figure, result, unit: str = "years", label: str =
     fig.add_trace(go.Scatter(x=x, y=hi, mode="lines", line=dict(width=0, shape="hv"), hoverinfo="skip",
                              showlegend=False, meta={"role": "clinical_upper"}), **kw)
     fig.add_trace(go.Scatter(x=x, y=lo, mode="lines", line=dict(width=0, shape="hv"), fill="tonexty",
-                             fillcolor=_BAND, hoverinfo="skip", name="95% band", showlegend=False,
+                             fillcolor=BAND, hoverinfo="skip", name="95% band", showlegend=False,
                              meta={"role": "clinical_lower"}), **kw)
     fig.add_trace(go.Scatter(x=x, y=s, mode="lines", name=label, line=dict(color=color, width=3, dash="dash", shape="hv"),
                              meta={"role": "clinical"},
@@ -84,7 +83,7 @@ def clinical_curve_figure(result, unit: str = "years", title: str | None = None)
     add_clinical_curve(fig, result, unit=unit, label="Predicted survival")
     per = check_unit(unit)
     fig.update_layout(
-        template="plotly_white", height=420, margin=dict(l=60, r=20, t=60, b=50),
+        height=420, margin=dict(l=60, r=20, t=60, b=50),
         title=dict(text=title or "Predicted survival with 95% band"),
         xaxis=dict(title=f"Time since diagnosis ({unit})", range=[0, float(result.max_followup_days) / per]),
         yaxis=dict(title="Survival probability", range=[0, 1.02]),
@@ -114,7 +113,7 @@ def clinical_calibration_figure(calibration: list[dict], title: str | None = Non
     fig = make_subplots(rows=1, cols=n, shared_yaxes=True, horizontal_spacing=0.06,
                         subplot_titles=[f"{c['years']:g}-year survival" for c in calibration] or None)
     for k, c in enumerate(calibration):
-        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#999999", dash="dot"),
+        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color=GUIDE, dash="dot"),
                                  name="perfect calibration", hoverinfo="skip", showlegend=k == 0,
                                  legendgroup="diag"), row=1, col=k + 1)
         g = [x for x in c.get("groups", []) if x.get("observed") is not None]
@@ -134,6 +133,6 @@ def clinical_calibration_figure(calibration: list[dict], title: str | None = Non
     fig.update_xaxes(range=[0, 1.02], title_text="Mean predicted survival")
     fig.update_yaxes(range=[0, 1.05])
     fig.update_yaxes(title_text="Observed (Kaplan-Meier, 95% CI)", row=1, col=1)
-    fig.update_layout(template="plotly_white", height=420, margin=dict(l=60, r=20, t=80, b=50),
+    fig.update_layout(height=420, margin=dict(l=60, r=20, t=80, b=50),
                       title=dict(text=title or "Calibration (groups by predicted risk)"))
     return fig

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from model.views.style import styled
+
 __all__ = ["FigureExportError", "figure_png"]
 
 
@@ -14,8 +16,13 @@ class FigureExportError(RuntimeError):
     """Static export of a figure failed (kaleido missing, no Chrome/Chromium, timeout...)."""
 
 
-def figure_png(fig: go.Figure, width: int = 1000, height: int | None = None, scale: float = 2.0) -> bytes:
+def figure_png(fig: go.Figure, width: int = 1000, height: int | None = None, scale: float = 2.0,
+               style: str = "print") -> bytes:
     """PNG bytes of a Plotly figure via kaleido (needs a Chrome; finds ``/usr/bin/chromium``).
+
+    A PNG leaves the app's theme behind (it is printed, mailed, put on slides), so by default
+    it is drawn in print style (:func:`model.views.style.print_style`: white paper, dark text),
+    whatever the theme the page showed the figure in.
 
     Parameters
     ----------
@@ -26,6 +33,8 @@ def figure_png(fig: go.Figure, width: int = 1000, height: int | None = None, sca
         Height in CSS pixels; default the figure's own height (or 600).
     scale : float
         Pixel density (2 = retina).
+    style : {"print", "screen"}
+        ``"print"`` (default) or the figure as built (``"screen"``).
 
     Returns
     -------
@@ -37,7 +46,10 @@ def figure_png(fig: go.Figure, width: int = 1000, height: int | None = None, sca
     FigureExportError
         The export failed; the message gives the underlying reason, so callers can show it
         instead of a download button.
+    ValueError
+        Unknown ``style``.
     """
+    fig = styled(fig, style)
     h = int(height or fig.layout.height or 600)
     try:
         png = fig.to_image(format="png", width=int(width), height=h, scale=scale)

@@ -10,11 +10,13 @@ import math
 import numpy as np
 import pandas as pd
 
+from model.views.style import GUIDE, INK
+
 __all__ = ["RATING_COLOURS", "timeline_figure"]
 
 RATING_COLOURS = {"CR": "#1a9850", "PR": "#91cf60", "SD": "#fdae61", "PD": "#d73027",
-                  "Pre-Op": "#9e9e9e", "Post-Op": "#4575b4", "Post-Op/PD": "#7b3294",
-                  "missing": "#d9d9d9"}
+                  "Pre-Op": INK, "Post-Op": "#4575b4", "Post-Op/PD": "#7b3294",
+                  "missing": "rgba(128,128,128,0.25)"}
 _RATING_ORDER = ["missing", "Pre-Op", "Post-Op", "Post-Op/PD", "CR", "PR", "SD", "PD"]
 
 
@@ -25,6 +27,7 @@ def timeline_figure(timeline: pd.DataFrame, outcome: dict | None = None, title: 
     each visit, held until the next visit (step line). Bottom: the RANO rating of each visit as
     coloured markers. Optional dashed lines at the observed death and first PD (``outcome`` of
     :func:`model.inference.longitudinal.observed_outcome`). x axis: weeks since the first visit.
+    No template or background colour: the page's theme (print style on export, :mod:`model.views.style`).
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -35,7 +38,7 @@ def timeline_figure(timeline: pd.DataFrame, outcome: dict | None = None, title: 
     hover = [f"{tp}<br>week {w}<br>RANO {r if isinstance(r, str) else 'missing'}"
              for tp, w, r in zip(tl["Timepoint"], tl["week"], tl["rating"])]
     fig.add_trace(go.Scatter(x=tl["week"], y=tl["os_hr"], mode="lines+markers", line_shape="hv",
-                             name="death (OS) hazard ratio", line=dict(color="#111111", width=2.5),
+                             name="death (OS) hazard ratio", line=dict(color=INK, width=2.5),
                              text=hover, hovertemplate="%{text}<br>OS HR %{y:.2f}<extra></extra>"),
                   row=1, col=1)
     if "ttp_hr" in tl:
@@ -45,7 +48,7 @@ def timeline_figure(timeline: pd.DataFrame, outcome: dict | None = None, title: 
                                  line=dict(color="#d73027", dash="dot"), text=hover,
                                  hovertemplate="%{text}<br>progression HR %{y:.2f}<extra></extra>"),
                       row=1, col=1)
-    fig.add_hline(y=1.0, line=dict(color="#999999", width=1), row=1, col=1)
+    fig.add_hline(y=1.0, line=dict(color=GUIDE, width=1), row=1, col=1)
     ratings = [r if isinstance(r, str) else "missing" for r in tl["rating"]]
     for r in _RATING_ORDER:
         sel = [i for i, x in enumerate(ratings) if x == r]
@@ -53,9 +56,9 @@ def timeline_figure(timeline: pd.DataFrame, outcome: dict | None = None, title: 
             continue
         fig.add_trace(go.Scatter(
             x=tl["week"].to_numpy()[sel], y=[r] * len(sel), mode="markers", name=f"RANO {r}",
-            marker=dict(color=RATING_COLOURS[r], size=13, line=dict(color="#333333", width=1)),
+            marker=dict(color=RATING_COLOURS[r], size=13, line=dict(color=GUIDE, width=1)),
             text=[hover[i] for i in sel], hovertemplate="%{text}<extra></extra>"), row=2, col=1)
-    for key, label, colour in (("death_week", "death (observed)", "#111111"),
+    for key, label, colour in (("death_week", "death (observed)", INK),
                                ("first_pd_week", "first PD (observed)", "#d73027")):
         w = (outcome or {}).get(key)
         if w is not None:
@@ -73,5 +76,5 @@ def timeline_figure(timeline: pd.DataFrame, outcome: dict | None = None, title: 
                      tickmode="array", tickvals=present, title_text="RANO", row=2, col=1)
     fig.update_xaxes(title_text="weeks since first visit", row=2, col=1)
     fig.update_layout(title=title, height=560, margin=dict(l=60, r=20, t=60, b=50),
-                      legend=dict(orientation="h", y=-0.18), template="plotly_white")
+                      legend=dict(orientation="h", y=-0.18))
     return fig

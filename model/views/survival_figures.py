@@ -8,7 +8,8 @@
 * :func:`calibration_figure` -- :func:`model.survival.validation.validate_risk` output.
 
 Colours: Okabe-Ito (colour-blind safe), fixed per known group (:func:`group_colors`). Times
-come in days and are drawn in ``unit``. No Streamlit here.
+come in days and are drawn in ``unit``. No Streamlit here. No template or background colour:
+the page draws them in Streamlit's theme, a PNG export in print style (:mod:`model.views.style`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from plotly.subplots import make_subplots
 
 from model.survival.km import ALL_LABEL, KMAnalysis, check_unit
 from model.survival.risk import risk_threshold
+from model.views.style import GUIDE, INK
 
 if TYPE_CHECKING:
     from model.survival.prognosis import IndividualPrognosis
@@ -48,11 +50,11 @@ _PALETTE = [
     "#E69F00",  # orange
     "#56B4E9",  # sky blue
     "#F0E442",  # yellow
-    "#000000",  # black
+    INK,  # Okabe-Ito black, as a grey that reads on dark and light pages
 ]
 # Fixed colours for the groups the dashboard knows, so a group keeps its colour in every figure.
 _FIXED_COLORS = {
-    ALL_LABEL: "#333333",
+    ALL_LABEL: INK,
     "LGG": "#0072B2",
     "GBM": "#D55E00",
     "WHO II": "#009E73",
@@ -311,7 +313,7 @@ def km_figure(
                 f"df = {lr.degrees_of_freedom})",
                 xref="x domain", yref="y domain", x=0.99, y=0.98, xanchor="right",
                 yanchor="top", showarrow=False, font=dict(size=12),
-                bgcolor="rgba(255,255,255,0.7)",
+                bgcolor="rgba(128,128,128,0.15)",
             )
         )
     if n_dropped:
@@ -320,7 +322,7 @@ def km_figure(
             dict(
                 text=f"Note: {n_dropped} patient(s) excluded ({what}).",
                 xref="paper", yref="paper", x=0.0, y=-0.08, xanchor="left", yanchor="top",
-                showarrow=False, font=dict(size=11, color="#555555"),
+                showarrow=False, font=dict(size=11),
             )
         )
     for a in annotations:
@@ -328,7 +330,6 @@ def km_figure(
 
     fig.update_layout(
         title=dict(text=title or "Kaplan-Meier estimate", y=1 - 10 / fig_height, yanchor="top"),
-        template="plotly_white",
         height=fig_height,
         margin=dict(l=70, r=20, t=70 + 22 * ((n_rows_table - 1) // 3), b=70 if n_dropped else 50),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
@@ -349,7 +350,7 @@ def km_figure(
 
 def add_individual_curve(
     fig: go.Figure, prognosis: "IndividualPrognosis", unit: str = "days", label: str = "This patient",
-    color: str = "#000000",
+    color: str = INK,
 ) -> go.Figure:
     """Draw an individual prognosis (curve + 95% band + horizon markers) on a figure.
 
@@ -456,13 +457,13 @@ def risk_histogram(
             )
         )
     if threshold is not None and np.isfinite(threshold):
-        fig.add_vline(x=threshold, line=dict(color="#555555", dash="dash", width=1.5),
+        fig.add_vline(x=threshold, line=dict(color=GUIDE, dash="dash", width=1.5),
                       annotation_text="median (train)", annotation_position="top left")
     if study_score is not None and np.isfinite(study_score):
-        fig.add_vline(x=float(study_score), line=dict(color="#000000", width=3),
+        fig.add_vline(x=float(study_score), line=dict(color=INK, width=3),
                       annotation_text="this study", annotation_position="top right")
     fig.update_layout(
-        barmode="overlay", template="plotly_white", height=320,
+        barmode="overlay", height=320,
         title=dict(text=title or "Model risk scores of the image cohort"),
         xaxis_title="Risk score", yaxis_title="Patients",
         margin=dict(l=60, r=20, t=60, b=50),
@@ -518,7 +519,7 @@ def forest_figure(table: pd.DataFrame, title: str | None = None) -> go.Figure:
     )
     finite = np.concatenate([lo[np.isfinite(lo) & (lo > 0)], hi[np.isfinite(hi) & (hi > 0)], [1.0]])
     lo_x, hi_x = float(finite.min()), float(finite.max())
-    fig.add_vline(x=1.0, line=dict(color="#555555", dash="dash", width=1), row=1, col=1)
+    fig.add_vline(x=1.0, line=dict(color=GUIDE, dash="dash", width=1), row=1, col=1)
     nice = [v for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
             if lo_x / 1.5 <= v <= hi_x * 1.5]
     fig.update_xaxes(type="log", title_text="Hazard ratio (95% CI, log scale)",
@@ -527,7 +528,7 @@ def forest_figure(table: pd.DataFrame, title: str | None = None) -> go.Figure:
     fig.update_xaxes(visible=False, range=[0, 1], row=1, col=2)
     fig.update_yaxes(autorange="reversed", type="category", row=1, col=1)
     fig.update_layout(
-        title=dict(text=title or "Cox hazard ratios"), template="plotly_white",
+        title=dict(text=title or "Cox hazard ratios"),
         height=160 + 40 * len(ys), margin=dict(l=20, r=20, t=60, b=50),
         annotations=list(fig.layout.annotations) + [
             dict(text="HR (95% CI), p", xref="x2 domain", yref="paper", x=0.0, y=1.0,
@@ -574,7 +575,7 @@ def calibration_figure(result: dict, unit: str = "years") -> go.Figure:
     colors = dict(zip(result["models"], _PALETTE))
     symbols = ["circle", "square", "diamond", "triangle-up", "x"]
     for k in range(n_h):
-        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#999999", dash="dot"),
+        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color=GUIDE, dash="dot"),
                                  name="perfect calibration", hoverinfo="skip", showlegend=k == 0,
                                  legendgroup="diag"), row=1, col=k + 1)
     for j, (name, m) in enumerate(result["models"].items()):
@@ -599,7 +600,7 @@ def calibration_figure(result: dict, unit: str = "years") -> go.Figure:
     fig.update_yaxes(range=[0, 1.05])
     fig.update_yaxes(title_text="Observed (Kaplan-Meier, 95% CI)", row=1, col=1)
     fig.update_layout(
-        template="plotly_white", height=440, title=dict(text="Calibration on held-out patients "
+        height=440, title=dict(text="Calibration on held-out patients "
                                                         "(halves by predicted survival)"),
         margin=dict(l=60, r=20, t=80, b=50),
     )

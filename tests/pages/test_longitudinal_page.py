@@ -24,6 +24,10 @@ def test_page_runs_selects_patients_and_handles_uploads(held_out, repo_root):
     at.run()
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 1
+    from tests.views.figure_theme import theme_problems
+
+    chart = at.get("plotly_chart")[0]  # Streamlit's theme, dark or light; nothing white of its own
+    assert chart.proto.theme == "streamlit" and theme_problems(chart.proto.spec) == []
     patients = at.selectbox(key="long_patient").options
     assert len(patients) == held_out["Patient"].nunique()
     at.selectbox(key="long_patient").set_value(patients[-1])

@@ -91,3 +91,12 @@ def test_type_cv_accuracy_anchors_and_3d(page):
     assert served["accuracy [95% CI]"].startswith("0.816")
     assert paths.loc[paths["slice path"] == "training path", "accuracy [95% CI]"].item().startswith("0.868")
     assert "No 3D meningioma or pituitary study" in _text(page)
+
+
+def test_every_chart_follows_the_streamlit_theme(page):
+    from tests.views.figure_theme import theme_problems
+
+    charts = page.get("plotly_chart")
+    assert len(charts) >= 4
+    for c in charts:
+        assert c.proto.theme == "streamlit" and theme_problems(c.proto.spec) == [], c.proto.id

@@ -184,3 +184,16 @@ def test_tumour_board_png_export(page, monkeypatch):
     # the exported figure is the board's: three groups and the patient's curve
     assert seen and {"This patient (predicted)"} <= set(seen[-1])
     assert sum(1 for n in seen[-1] if n.startswith(("low (", "intermediate (", "high ("))) == 3
+
+
+def test_every_chart_follows_the_streamlit_theme(page):
+    """Dark or light: each figure is drawn with Streamlit's theme and brings no background, font
+    colour or grey of its own that would vanish on one theme (the KM, prognosis, board KM and
+    calibration figures used to force Plotly's white template)."""
+    from tests.views.figure_theme import theme_problems
+
+    charts = page(GRADE4).get("plotly_chart")
+    assert len(charts) >= 4
+    for c in charts:
+        assert c.proto.theme == "streamlit", c.proto.id
+        assert theme_problems(c.proto.spec) == [], c.proto.id
