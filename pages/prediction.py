@@ -57,14 +57,15 @@ st.subheader("Tumour")
 tumour = analysis.tumour
 size = tumour.size
 if tumour.status == "found" and size is not None and size.geometry_known:
-    c1, c2, c3, c4 = st.columns(4)
+    # Wider column for the three-number extent (cut with an ellipsis at 1366 px in equal columns).
+    c1, c2, c3, c4 = st.columns([1, 1.1, 1.3, 0.9])
     c1.metric("Volume", f"{size.volume_ml:.1f} mL")
     c2.metric("RANO bidimensional", f"{size.bidimensional_mm2:.0f} mm²",
               f"{size.longest_diameter_mm:.0f} x {size.perpendicular_diameter_mm:.0f} mm",
               delta_color="off", delta_arrow="off",
               help="Longest diameter on the largest axial cross-section x the longest diameter "
                    "perpendicular to it (Wen et al. 2010).")
-    c3.metric("Extent (R-L x A-P x S-I)", " x ".join(f"{e:.0f}" for e in size.extent_mm) + " mm")
+    c3.metric("Extent, mm (R-L x A-P x S-I)", " x ".join(f"{e:.0f}" for e in size.extent_mm))
     c4.metric("Side", size.side or "unknown")
     st.caption(" · ".join(pf.tumour_lines(analysis)[3:]))
 elif tumour.status == "found":
