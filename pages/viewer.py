@@ -165,6 +165,7 @@ if simple:
     else:
         level, width = st_seq.preset(preset)
 else:
+    viewer_slot = st.container()  # the browser viewer goes on top; its inputs are drawn below
     seq = state.seq if state.seq in study.volumes else widget_value("viewer_seq", study.sequences[0])
     seq = seq if seq in study.volumes else study.sequences[0]
     convention = state.convention if state.convention in CONVENTIONS else \
@@ -386,7 +387,8 @@ def measurement_table(ms: list) -> list[dict]:
 
 
 if not simple:
-    browser_viewer()
+    with viewer_slot:
+        browser_viewer()
 else:
     # ------------------------------------------------------------------ crosshair (simple viewer)
     for view in VIEWS:

@@ -181,8 +181,8 @@ def unpack(buf: bytes) -> tuple[dict, dict[str, bytes]]:
     return header, blobs
 
 
-def sequence_header(name: str, vol, codes: Codes, presets: dict[str, tuple[float, float]],
-                    blob: str) -> dict:
+def sequence_header(name: str, vol, scale: float, offset: float,
+                    presets: dict[str, tuple[float, float]], blob: str) -> dict:
     """The header entry of one sequence.
 
     Parameters
@@ -192,8 +192,8 @@ def sequence_header(name: str, vol, codes: Codes, presets: dict[str, tuple[float
     vol
         :class:`model.imaging.volume.Volume` (``shape``, ``affine``, ``spacing_mm``,
         ``geometry_known``).
-    codes : Codes
-        its 8-bit codes (``scale``/``offset``).
+    scale, offset : float
+        of its 8-bit codes (:class:`Codes`).
     presets : dict
         window preset name -> (level, width) in file units.
     blob : str
@@ -211,8 +211,8 @@ def sequence_header(name: str, vol, codes: Codes, presets: dict[str, tuple[float
         "affine": np.asarray(vol.affine, dtype=np.float64).round(6).tolist(),
         "spacing": [round(float(s), 6) for s in vol.spacing_mm],
         "geometry_known": bool(vol.geometry_known),
-        "scale": float(codes.scale),
-        "offset": float(codes.offset),
+        "scale": float(scale),
+        "offset": float(offset),
         "presets": {k: [float(lv), float(wd)] for k, (lv, wd) in presets.items()},
         "blob": blob,
     }
@@ -274,14 +274,14 @@ def build_payload(study, *, stats: dict, masks: list, overlay: dict | None = Non
         lo, hi = robust_range(vol.data, stats.get(s))
         hit = cache.get(("codes", s))
         if hit is None or hit[0] is not vol.data:
-            codes = encode_intensities(vol.data, lo, hi)
-            hit = cache[("codes", s)] = (vol.data, codes, volume_blob(codes.codes))
+            codes = encode_intensities(vol.data, lo, hi)  # kept compressed only (8x smaller)
+            hit = cache[("codes", s)] = (vol.data, codes.scale, codes.offset, volume_blob(codes.codes))
         name = f"vol:{s}"
-        blobs[name] = hit[2]
+        blobs[name] = hit[3]
         presets = {p: stats[s].preset(p) for p in WINDOW_PRESETS} if s in stats else {}
         if not presets:
             presets = {"Full range": ((lo + hi) / 2, hi - lo)}
-        seqs.append(sequence_header(s, vol, hit[1], presets, name))
+        seqs.append(sequence_header(s, vol, hit[1], hit[2], presets, name))
     mask_head = []
     for name, rgb, per_seq in masks:
         entry = {"name": name, "rgb": [int(c) for c in rgb], "blobs": {}}

@@ -11,6 +11,8 @@ const TOOLS = [["crosshair", "Crosshair", "Click to place the crosshair"], ["pan
   ["zoom", "Zoom", "Drag up/down to zoom (or ctrl + wheel)"], ["window", "Window", "Drag: left/right width, up/down level (or right-drag)"],
   ["ruler", "Ruler", "Drag to measure a distance in mm"],
   ["rano", "RANO", "On an axial slice: drag the longest diameter, then drag across it for the perpendicular"]];
+const SHORT = { axial: "Ax", coronal: "Cor", sagittal: "Sag" };
+const LOGGED = new Set(["slice", "window", "crosshair", "zoom", "pan", "sequence"]);  // paintLog kinds
 const CROSS = "rgba(0, 255, 128, 0.75)";
 const MEAS = "#ffd23f";
 
@@ -121,7 +123,7 @@ class Viewer {
     el("b", {}, sb, "All sequences at the crosshair");
     this.stripSel = el("select", { "data-role": "strip-view", title: "View of the strip" }, sb);
     for (const v of VIEWS) el("option", { value: v }, this.stripSel, v);
-    this.stripSel.onchange = (ev) => { this.st.stripView = this.stripSel.value; this.request("crosshair", ev); };
+    this.stripSel.onchange = (ev) => { this.st.stripView = this.stripSel.value; this.request("strip", ev); };
     this.strip = el("div", { class: "strip", "data-role": "strip" }, root);
     this.stripCanvases = {};
   }
@@ -355,7 +357,7 @@ class Viewer {
     this.st.convention = c;
     this.convBtn.textContent = c === "radiological" ? "Radiological" : "Neurological";
     this.cache = {};
-    this.request("crosshair", ev);
+    this.request("convention", ev);
     this.reportCrosshair();
   }
 
@@ -618,7 +620,7 @@ class Viewer {
     this.paintReadout();
     if (!this.ready) { this.ready = true; this.root.setAttribute("data-ready", "1"); }
     // the frame is composited after this callback: log on the task after it
-    const kinds = done.filter((p) => !["load", "payload", "resize", "tool", "measure"].includes(p.kind));
+    const kinds = done.filter((p) => LOGGED.has(p.kind));
     if (kinds.length) setTimeout(() => { const t = performance.now(); for (const p of kinds) this.paintLog.push({ kind: p.kind, ms: t - p.t0 }); }, 0);
     if (this.paintLog.length > 5000) this.paintLog.splice(0, 1000);
   }
@@ -723,6 +725,14 @@ class Viewer {
     const ijk = this.ijkOf(seq);
     const index = ijk[AXIS[view]];
     const L = this.viewLayout(view);
+    const [rows, cols] = this.dims(seq, view);
+    if ((rows === 1 || cols === 1) && vol.h.shape.some((n) => n > 1)) {
+      // a one-voxel-thick study: this view would be a one-pixel strip
+      ctx.fillStyle = "rgba(255, 255, 255, 0.7)"; ctx.font = "12px system-ui, sans-serif";
+      ctx.textAlign = "center"; ctx.textBaseline = "middle";
+      ctx.fillText(`${view}: not shown (a single slice)`, W / 2, H / 2);
+      return;
+    }
     const ent = this.sliceImage(seq, view, index, "main-" + view);
     this.drawSlice(ctx, ent, L);
     // crosshair: the other two views' planes through the voxel centre
@@ -746,9 +756,9 @@ class Viewer {
     ctx.textBaseline = "middle"; ctx.textAlign = "left"; ctx.fillText(l, 5, H / 2);
     ctx.textAlign = "right"; ctx.fillText(rr, W - 5, H / 2);
     // view name, slice
-    ctx.font = "12px system-ui, sans-serif";
+    ctx.font = "11px system-ui, sans-serif";
     ctx.textAlign = "left"; ctx.textBaseline = "top";
-    ctx.fillText(`${view} ${index} / ${vol.h.shape[AXIS[view]] - 1}`, 6, 4);
+    ctx.fillText(`${SHORT[view]} ${index}/${vol.h.shape[AXIS[view]] - 1}`, 5, 4);
     this.scaleBar(ctx, L, W, H, vol.h.geometry_known);
   }
 
@@ -763,7 +773,7 @@ class Viewer {
     ctx.fillStyle = "rgba(255, 255, 255, 0.85)";
     if (!known) { ctx.fillText("sizes unknown", W - 6, H - 6); return; }
     const target = W * 0.22 / L.ppm;
-    const steps = [1, 2, 5, 10, 20, 50, 100, 200, 500];
+    const steps = [1, 2, 5, 10, 20, 30, 40, 50, 100, 200, 500];
     const mm = steps.reduce((best, s) => (s <= target ? s : best), 1);
     const len = mm * L.ppm;
     ctx.fillRect(W - 8 - len, H - 10, len, 2);
@@ -823,6 +833,7 @@ class Viewer {
     this.stripKey = key;
     this.strip.innerHTML = "";
     this.strip.style.gridTemplateColumns = `repeat(${names.length}, minmax(0, 1fr))`;
+    this.strip.style.maxWidth = `${names.length * 260}px`;  // one sequence: not one huge cell
     this.stripCanvases = {};
     for (const s of names) {
       const cell = el("div", { class: "cell", "data-seq": s, title: `Show ${s} in the views above` }, this.strip);
@@ -920,6 +931,7 @@ export default function (component) {
     // unmount: the next mount builds a fresh viewer
     v.destroy();
     if (parentElement.__tbViewer === v) parentElement.__tbViewer = null;
+    if (window.tbViewer === v) window.tbViewer = null;
     if (v.root.parentNode) v.root.parentNode.removeChild(v.root);
   };
 }
