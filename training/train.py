@@ -300,6 +300,20 @@ def train(args: argparse.Namespace, cases=None) -> dict:
     rng = np.random.default_rng(args.seed + 1000 * rank)  # slices, augmentation, dropout
     groups, split = _load(args, cases)
     tr, va, te = groups["train"], groups["val"], groups["test"]
+    strip = args.task == "type" and getattr(args, "strip_aug", 0.0) > 0 and not args.manifest
+    if strip:
+        # Skull-stripped copies (training.type_strip), paired with the cases by position:
+        # both lists are in labels.csv order and filtered by the same split.
+        from training.type_strip import load_figshare_stripped
+
+        stripped = load_figshare_stripped(Path(args.data), sorted(set().union(*split.values())))
+        sgroups = {k: [c for c in stripped if c.patient_id in set(v)] for k, v in split.items()}
+        for k in groups:
+            assert [c.patient_id for c in groups[k]] == [c.patient_id for c in sgroups[k]]
+        tr_s = sgroups["train"]
+        va_sel = va + sgroups["val"]  # selection and temperature: both versions of each slice
+    else:
+        va_sel = va
     print(f"patients: {', '.join(f'{k} {len(v)}' for k, v in split.items())}; samples: train "
           f"{len(tr)}, val {len(va)}, test {len(te)}; load {time.time() - t_start:.1f}s", flush=True)
 
@@ -336,7 +350,9 @@ def train(args: argparse.Namespace, cases=None) -> dict:
         order = order_rng.permutation(len(tr))[rank::world][:per_rank]
         losses = []
         for i in range(0, per_rank, args.batch_size):
-            batch = collate([tr[j] for j in order[i:i + args.batch_size]], config.sequences,
+            picked = [tr_s[j] if strip and rng.random() < args.strip_aug else tr[j]
+                      for j in order[i:i + args.batch_size]]
+            batch = collate(picked, config.sequences,
                             k_train, rng, aug, args.seq_dropout, cube=cube_size(config))
             out = model(batch["x"], batch["present"])
             loss = joint_loss(out, batch, args.alpha, beta, gamma, args.survival_loss)
@@ -350,7 +366,7 @@ def train(args: argparse.Namespace, cases=None) -> dict:
                 break
         # Model selection on the validation patients' cross-entropy only (the Cox term on a
         # dozen patients is too noisy to select on); the test patients are never looked at.
-        _, vy, vprob, *_ = predict_patients(net, va, args.task)
+        _, vy, vprob, *_ = predict_patients(net, va_sel, args.task)
         vce = float(F.nll_loss(torch.log(torch.as_tensor(vprob).clamp_min(1e-7)), torch.as_tensor(vy)))
         vacc = float((vprob.argmax(1) == vy).mean())
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)),
@@ -377,11 +393,14 @@ def train(args: argparse.Namespace, cases=None) -> dict:
             return {}
 
     # Temperature scaling on the validation patients (Guo et al. 2017); the app applies it.
-    _, vy, vprob, *_ = predict_patients(net, va, args.task)
+    _, vy, vprob, *_ = predict_patients(net, va_sel, args.task)
     temperature = fit_temperature(vprob, vy)
     metrics, cohort_rows, train_risk = {}, [], None
     calibration = {"temperature": temperature}
-    for name, group in (("train", tr), ("val", va), ("test", te)):
+    evals = [("train", tr), ("val", va), ("test", te)]
+    if strip:  # the same test patients, skull-stripped (training.type_strip)
+        evals.append(("test_skull_stripped", sgroups["test"]))
+    for name, group in evals:
         if not group:
             continue
         ids, y, raw_prob, t, e, risk, per_slice = predict_patients(net, group, args.task)
@@ -473,7 +492,13 @@ def train(args: argparse.Namespace, cases=None) -> dict:
                         else "MSE on centred log survival time (uncensored)")
                      + f" + {gamma} * KL(tumour-mask slice distribution || slice attention)"),
             "optimizer": f"AdamW lr {args.lr} wd {args.weight_decay}, one-cycle schedule",
-            "model_selection": "lowest validation cross-entropy (patient level)",
+            "model_selection": "lowest validation cross-entropy (patient level)"
+                               + (" over both versions (as is + skull-stripped) of each validation "
+                                  "slice" if strip else ""),
+            "skull_strip_augmentation": ({"probability": args.strip_aug,
+                                          "what": "each training slice replaced by its skull-"
+                                                  "stripped copy with this probability per epoch",
+                                          "code": "training/type_strip.py"} if strip else None),
             "init_from": args.init_from or None,
             "epochs_run": len(history), "batch_size": args.batch_size,
             "slices_per_sequence": k_train, "sequence_dropout": args.seq_dropout,
@@ -555,6 +580,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--strip-aug", type=float, default=0.0,
+                   help="type task: probability of replacing a training slice by its skull-"
+                        "stripped copy (training.type_strip); 0 = off")
     args = p.parse_args(argv)
     if args.data is None:
         args.data = str(SHARED_DATA / ("figshare_cheng" if args.task == "type" else "tcga_lgg_flair_seg"))

@@ -37,12 +37,22 @@ check gives one line for the user starting "Outside what this model knows: ...".
 **Measured (2026-12-02, sidecar ``meta.separation``; rule and threshold not changed after):**
 threshold D² = 105.5; figshare out-of-fold patients refused 10/187 (by construction ~5 %);
 3D gliomas (80 TCGA-LGG + BraTS demo + raw TCGA) refused 34/82, the BraTS demo among them
-(134.9, segmenter mask); out of scope flagged: the BraTS metastasis 1/1 (171.1), non-brain MR pictures 2/2
-(abdomen 228, shoulder 168), tumour-free axial slices of the same patients 35/82. AUROC (out vs
-3D gliomas): metastasis 0.93 (n = 1!), non-brain 0.95 (n = 2), tumour-free 0.51, all 0.53; vs
-figshare out-of-fold 0.85. So the score tells the training images from everything else, but
-not a glioma study from a tumour-free slice or a metastasis: it is a domain detector, and
-with 1 metastasis and 2 non-brain pictures no claim about metastases can be made.
+(140.4, served segmenter on every sequence: the app's path and the sidecar's agree); out of
+scope flagged: the BraTS metastasis 1/1 (166.3), non-brain MR pictures 2/2 (abdomen 228,
+shoulder 168), tumour-free axial slices of the same patients 35/82. AUROC (out vs 3D gliomas):
+metastasis 0.93 (n = 1!), non-brain 0.95 (n = 2), tumour-free 0.51, all 0.53; vs figshare
+out-of-fold 0.85. So the score tells the training images from everything else, but not a
+glioma study from a tumour-free slice or a metastasis: it is a domain detector, and with 1
+metastasis and 2 non-brain pictures no claim about metastases can be made.
+
+**Why the demo is refused** (``strip_check.json``, ``python -m training.type_strip``): it is
+skull-stripped, and every figshare training slice shows the scalp and skull. Skull-stripped
+copies of the figshare slices (nothing else changed) are refused out of fold for 86/187
+patients instead of 11/187 (median D² 104 vs 86), and the served model's accuracy on its own
+38 held-out patients falls from 0.82 to 0.61 (pituitary tumours called glioma): the model does
+not know such images, so refusing them is right, not a defect of the rule. The TCGA-LGG
+refusals cluster by contributing site (``study_eval.json`` ``with_scope_rule.tcga_lgg_by_site``),
+i.e. by scanner and protocol, and their tumour-free slices score alike.
 
 The result is a typed :class:`ScopeDecision`; :func:`assess` runs scope, then the type.
 """

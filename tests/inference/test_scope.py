@@ -175,3 +175,23 @@ def test_assess_demo_study(demo_study):
     assert d.checks["field_of_view"]["passed"] and d.checks["tumour"]["passed"]
     assert res is not None and res.predicted == "glioma"
     assert d.in_scope == (d.ood_score <= d.threshold)
+
+
+@pytest.mark.slow
+@pytest.mark.needs_shared("demo_cases")
+def test_the_app_and_the_sidecar_agree_on_the_demo_score(demo_study, repo_root):
+    """The demo's OOD score on the app's path (served segmenter on every sequence, then scope)
+    is the one the sidecar records (training.type3d loads every sequence too; it once loaded
+    T1ce + FLAIR only, so the segmenter made another mask: 134.9 recorded vs 140.4 shown)."""
+    from model.analysis import assess_type, find_tumour, load_segmenter
+    from model.inference.tumour_type import TumourTypeClassifier
+
+    seg, why = load_segmenter()
+    if seg is None:
+        pytest.skip(why)
+    decision, finding = assess_type(demo_study, find_tumour(demo_study, seg), TumourTypeClassifier())
+    side = json.loads((repo_root / "model/checkpoints/type_figshare/ood_mahalanobis.json").read_text())
+    rec = side["meta"]["scores"]["brats_glioma"]["brats_gli_00001_000 (= data/demo_study)"]["score"]
+    assert decision.ood_score == pytest.approx(rec, rel=1e-9)
+    assert decision.in_scope == (rec <= side["threshold"])
+    assert (finding.result is None) == (not decision.in_scope)
