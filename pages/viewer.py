@@ -66,6 +66,10 @@ class ViewerState:
     nonce: int = 0                  # crosshair commands (Centre, Go to tumour, ...) to the browser
     command: dict | None = None
     reported: dict | None = None    # the browser's last crosshair report, applied once
+    # Where a freshly mounted browser viewer starts. Not moved by the browser's reports: those
+    # reruns then send the same payload bytes, and Streamlit does not call the frontend again
+    # (the browser keeps its own place per study across page switches).
+    start: dict | None = None
     measurements: list = field(default_factory=list)
 
     def labels_on(self, name, labelmap, vol, seq):
@@ -87,6 +91,8 @@ if fresh:  # new study: crosshair at the centre of the first sequence, slider po
     first = study.volumes[study.sequences[0]]
     state.mm = tuple(voxel_to_mm(first.affine, [(n - 1) / 2 for n in first.shape]).tolist())
     forget_widgets(prefixes=_SLIDER_PREFIXES)
+    state.start = {"seq": study.sequences[0], "mm": list(state.mm),
+                   "convention": widget_value("viewer_convention", CONVENTIONS[0])}
 cache = state.cache
 memory = WidgetMemory()
 keep = memory.keep
@@ -128,9 +134,12 @@ def to_simple(on: bool) -> None:
         if state.convention in CONVENTIONS:
             set_widget("viewer_convention", state.convention)
         sync_sliders(widget_value("viewer_seq", study.sequences[0]))
-    else:
+    else:  # back to the browser viewer: where the sliders left the crosshair, as a command
         state.seq = widget_value("viewer_seq", state.seq)
         state.convention = widget_value("viewer_convention", state.convention)
+        state.nonce += 1
+        state.command = {"mm": list(state.mm), "nonce": state.nonce, "seq": state.seq,
+                         "convention": state.convention}
 
 
 # ------------------------------------------------------------------ controls
@@ -347,8 +356,7 @@ def viewer_payload() -> bytes:
         mask_style={"show": bool(show_masks), "shown": [n for n in shown if n in all_masks],
                     "fill": float(fill), "outline": bool(outline)},
         auto_rano=auto_rano(),
-        start={"seq": seq, "convention": convention, "mm": list(state.mm)},
-        command=state.command, cache=state.blobs)
+        start=state.start, command=state.command, cache=state.blobs)
 
 
 @st.fragment

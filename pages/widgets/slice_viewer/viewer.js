@@ -14,6 +14,8 @@ const TOOLS = [["crosshair", "Crosshair", "Click to place the crosshair"], ["pan
 const SHORT = { axial: "Ax", coronal: "Cor", sagittal: "Sag" };
 const LOGGED = new Set(["slice", "window", "crosshair", "zoom", "pan", "sequence"]);  // paintLog kinds
 const CROSS = "rgba(0, 255, 128, 0.75)";
+// per study, for this page's lifetime: a remount (back from another page) resumes there
+const MEMORY = (window.__tbViewerMemory = window.__tbViewerMemory || {});
 const MEAS = "#ffd23f";
 
 function el(tag, attrs, parent, text) {
@@ -171,21 +173,28 @@ class Viewer {
     this.vols = vols;
     this.cache = {};
     this.buildLut();
-    if (fresh) {
+    const mem = fresh ? MEMORY[h.study] : null;
+    if (mem) { // back on the page: where this study was left (window, zoom, measurements too)
+      this.st = JSON.parse(JSON.stringify(mem.st));
+      this.ms = JSON.parse(JSON.stringify(mem.ms));
+      this.nonce = mem.nonce;
+    } else if (fresh) {
       this.st.seq = vols[first] ? first : h.sequences[0].name;
       this.st.convention = (h.start && h.start.convention) || "radiological";
       this.st.win = {}; this.st.preset = {}; this.st.zoom = 1; this.st.pan = {};
       this.ms = [];
       this.st.mm = (h.start && h.start.mm) || this.centreMm(this.st.seq);
-      this.nonce = h.command ? h.command.nonce : null;
-      this.fillControls();
-    } else if (h.command && h.command.nonce !== this.nonce) {
+      this.nonce = null;
+    }
+    if (h.command && h.command.nonce !== this.nonce) { // Centre, Go to tumour, ...: once each
       this.nonce = h.command.nonce;
       this.st.mm = h.command.mm.slice();
       if (h.command.seq && vols[h.command.seq]) this.st.seq = h.command.seq;
-      this.fillControls();
+      if (h.command.convention) this.st.convention = h.command.convention;
+      this.cache = {};
     }
     if (!vols[this.st.seq]) this.st.seq = h.sequences[0].name;
+    this.fillControls();
     this.buildStrip();
     this.renderMeasurements();
     this.request(fresh ? "load" : "payload");
@@ -619,6 +628,7 @@ class Viewer {
     this.paintStrip();
     this.paintReadout();
     if (!this.ready) { this.ready = true; this.root.setAttribute("data-ready", "1"); }
+    MEMORY[this.header.study] = { st: JSON.parse(JSON.stringify(this.st)), ms: this.ms, nonce: this.nonce };
     // the frame is composited after this callback: log on the task after it
     const kinds = done.filter((p) => LOGGED.has(p.kind));
     if (kinds.length) setTimeout(() => { const t = performance.now(); for (const p of kinds) this.paintLog.push({ kind: p.kind, ms: t - p.t0 }); }, 0);
