@@ -24,6 +24,23 @@ from model.views.tables import (SEGMENT_DICE_GOAL, attribution_eval_table, cv_ta
                                 type_path_variants_table, type_scope_table, type_study_table)
 
 
+# The cross-cohort table (10 columns) at 1366 px: fixed widths that add up to the page's and
+# taller rows, in which Streamlit wraps text (row_height > 64 px), so no column scrolls away.
+_CI = "bootstrap 95% CI in brackets"
+_CROSS_GRID = dict(row_height=66, column_config={
+    "inputs": {"width": 120}, "trained \u2192 tested": {"width": 150}, "patients": {"width": 62},
+    "deaths": {"width": 55}, "AUC 1y": {"width": 56}, "AUC 2y": {"width": 56}, "AUC 5y": {"width": 56},
+    "Harrell C (95% CI)": {"label": "Harrell C", "width": 112, "help": _CI},
+    "Uno C (95% CI)": {"label": "Uno C", "width": 112, "help": _CI},
+    "calibration slope (95% CI)": {"label": "calibration slope", "width": 112, "help": _CI + "; 1 = ideal"}})
+
+
+
+def _wide_table(df) -> None:
+    """A table too wide for a 1366 px screen as a grid (it scrolled sideways): a static table,
+    whose cells wrap, so every column shows at once."""
+    st.table(df, hide_index=True, border="horizontal")
+
 
 # ------------------------------------------------ segmentation and tumour type (agent J)
 def _json_list(path) -> list:
@@ -76,7 +93,7 @@ def _segmentation_section() -> None:
                "of the same collection; ours is a held-out split, so the two are not the same "
                "experiment.")
     st.subheader("Design comparison: patient-level cross-validation")
-    st.dataframe(segment_cv_table(seg, seg_cv_file), width="stretch", hide_index=True)
+    _wide_table(segment_cv_table(seg, seg_cv_file))
     st.dataframe(segment_postprocessing_table(seg), width="stretch", hide_index=True)
     cv = seg.get("cv", {})
     st.write(f"**Rule, fixed before the runs:** {cv.get('decision_rule', '')}.")
@@ -89,7 +106,7 @@ def _segmentation_section() -> None:
     st.caption("The same held-out patients with the missing sequences removed (the model was trained "
                "with sequence dropout).")
     st.subheader("Volume error, slices without tumour, HD95")
-    st.dataframe(segment_error_table(seg), width="stretch", hide_index=True)
+    _wide_table(segment_error_table(seg))
     st.subheader("Transfer to BraTS 2018 (2 cases)")
     st.dataframe(segment_brats_table(seg), width="stretch", hide_index=True)
     st.warning("Only 2 cases, and the served plane scaling ('bbox') was chosen after seeing them: "
@@ -130,7 +147,7 @@ def _type_section() -> None:
     if tcv is None:
         st.info("No cross-validation yet: run `python -m training.cv --task type --threads 1`.")
     else:
-        st.dataframe(type_cv_summary_table(tcv), width="stretch", hide_index=True)
+        _wide_table(type_cv_summary_table(tcv))
         st.caption(f"{tcv.get('method', '')} {tcv.get('decision', '')}")
         st.markdown("Next to the published anchors and the goal")
         st.dataframe(type_anchor_table(tcv, tcard), width="stretch", hide_index=True)
@@ -196,7 +213,15 @@ else:
     cv_warning = evidence_warning(card)
     if cv_warning:
         st.warning(cv_warning)
-    st.dataframe(cv_table(cv), width="stretch", hide_index=True)
+    # 14 columns do not fit 1366 px even wrapped: classification, then survival ranking, then
+    # what each design is (a sentence per design, not a squeezed column).
+    designs = cv_table(cv)
+    _wide_table(designs[["design", "pooled AUC [95% CI]", "AUC minus served", "AUC (mean ± sd of folds)",
+                         "accuracy (mean ± sd)", "F1 macro (mean ± sd)", "ECE (mean ± sd)", "id"]])
+    _wide_table(designs[["design", "pooled C [95% CI]", "C minus served", "C-index (mean ± sd)", "folds",
+                         "train s/fold"]])
+    for d, what in zip(designs["design"], designs["what"]):
+        st.caption(f"**{d}**: {what}")
     _pts, _folds = cv.get("patients", {}).get("n"), len(cv.get("patients", {}).get("folds", []))
     st.caption(f"ROC AUC: 0.5 is chance, 1 is perfect. 'Pooled' scores all {_pts} out-of-fold "
                f"predictions together (with a bootstrap 95% CI); 'mean ± sd' averages the "
@@ -231,7 +256,7 @@ ev = read_sidecar(predictor.checkpoint_dir, "attribution_eval.json", "methods")
 if ev is None:
     st.info("No attribution evaluation for this checkpoint yet: run `python -m training.attribution_eval`.")
 else:
-    st.dataframe(attribution_eval_table(ev), width="stretch", hide_index=True)
+    _wide_table(attribution_eval_table(ev))
     cols = st.columns(2)
     for col, kind in zip(cols, ("deletion", "insertion")):
         col.plotly_chart(attribution_curve_figure(ev, kind), width="stretch")
@@ -261,7 +286,7 @@ if prognosis_card is not None:
     st.subheader("Project goals")
     st.dataframe(ct.goals_table(prognosis_card), width="stretch", hide_index=True)
     st.subheader("Validation across cohorts (trained on one, tested on another)")
-    st.dataframe(ct.cross_cohort_table(prognosis_card), width="stretch", hide_index=True)
+    st.dataframe(ct.cross_cohort_table(prognosis_card), width="stretch", hide_index=True, **_CROSS_GRID)
     st.caption("Harrell and Uno C with bootstrap 95% CIs; AUC at 1, 2, 5 years (cumulative/dynamic); "
                "Cox calibration slope of the linear predictor on the test cohort (1 = ideal). Age-only "
                "rows are the baseline in each direction.")
@@ -277,7 +302,9 @@ if prognosis_card is not None:
                                                     title=f"Calibration: {cal_labels[cal_pick]}"),
                         width="stretch", key="model_prognosis_calibration")
     st.subheader("Served input sets")
-    st.dataframe(ct.served_sets_table(prognosis_card), width="stretch", hide_index=True)
+    served = ct.served_sets_table(prognosis_card)
+    with st.expander(f"The {len(served)} served input sets, where each was fitted and its C-index"):
+        _wide_table(served)
     with st.expander("5 x 5-fold cross-validation within UCSF-PDGM (all input sets)"):
         st.dataframe(ct.cv_table(prognosis_card, "ucsf"), width="stretch", hide_index=True)
     st.subheader("Decision")

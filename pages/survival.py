@@ -29,6 +29,17 @@ from model.survival import tables as tb
 from model.views import clinical_figures as cf
 from model.views import survival_figures as sf
 
+
+# The cross-cohort table (10 columns) at 1366 px: fixed widths that add up to the page's and
+# taller rows, in which Streamlit wraps text (row_height > 64 px), so no column scrolls away.
+_CI = "bootstrap 95% CI in brackets"
+_CROSS_GRID = dict(row_height=66, column_config={
+    "inputs": {"width": 120}, "trained \u2192 tested": {"width": 150}, "patients": {"width": 62},
+    "deaths": {"width": 55}, "AUC 1y": {"width": 56}, "AUC 2y": {"width": 56}, "AUC 5y": {"width": 56},
+    "Harrell C (95% CI)": {"label": "Harrell C", "width": 112, "help": _CI},
+    "Uno C (95% CI)": {"label": "Uno C", "width": 112, "help": _CI},
+    "calibration slope (95% CI)": {"label": "calibration slope", "width": 112, "help": _CI + "; 1 = ideal"}})
+
 NONE = "None"
 UNKNOWN = "unknown"
 # the Prediction page's spellings, so inputs entered on either page show on the other
@@ -208,7 +219,9 @@ if not cohort.empty:
         "At risk at t = patients with follow-up time >= t; events and censored are cumulative "
         "counts with time <= t."
     )
-    st.dataframe(tb.at_risk_display(risk, unit), hide_index=True, width="stretch")
+    # column labels in words; time_days is the same column again when the unit is days
+    st.dataframe(tb.at_risk_display(risk, unit), hide_index=True, width="stretch",
+                 column_config={"time_days": None if unit == "days" else "time (days)", "at_risk": "at risk"})
 
 # ---------------------------------------------------------------------------------------------
 st.divider()
@@ -374,7 +387,7 @@ else:
         "and Uno C with bootstrap 95% CIs, time-dependent AUC, Cox calibration slope (1 = ideal). "
         "Age-only rows are the baseline of the same direction."
     )
-    st.dataframe(ct.cross_cohort_table(card_p), hide_index=True, width="stretch")
+    st.dataframe(ct.cross_cohort_table(card_p), hide_index=True, width="stretch", **_CROSS_GRID)
     st.markdown("Published anchors")
     st.dataframe(ct.anchors_table(card_p), hide_index=True, width="stretch")
     choices = ct.calibration_choices(card_p)

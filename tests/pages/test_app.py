@@ -143,7 +143,7 @@ def test_model_page_shows_the_cross_validated_design_comparison(app):
     app.switch_page("pages/model_card.py")
     app.run()
     assert not app.exception
-    tables = [d.value for d in app.dataframe]
+    tables = [d.value for d in [*app.dataframe, *app.table]]  # the wide ones are st.table
     table = next(t for t in tables if "AUC (mean ± sd of folds)" in t.columns)
     assert list(table["id"]) == list(cv["variants"])
     v = cv["variants"]["2d"]

@@ -22,7 +22,10 @@ def page():
 
 
 def _table(at, column):
-    return next(d.value for d in at.dataframe if column in d.value.columns)
+    """The first grid (st.dataframe) or static table (st.table: the wide ones), in page order,
+    with ``column``."""
+    return next(e.value for e in at.main if getattr(e, "type", None) in ("dataframe", "table")
+                and column in e.value.columns)
 
 
 def _text(at) -> str:
