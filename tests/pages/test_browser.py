@@ -180,8 +180,14 @@ def test_tumour_board_walkthrough(server):
         page.screenshot(path=str(ARTIFACTS / "05_viewer_overlay.png"), full_page=True)
 
         page.get_by_role("link", name="Survival").click()
-        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=120_000)
         page.screenshot(path=str(ARTIFACTS / "06_survival.png"), full_page=True)
+        # The figures follow the app's dark theme (.streamlit/config.toml): each Plotly paper is
+        # the page's background, not white (bench/look.py shoots every page in both themes).
+        colours = page.evaluate("() => [getComputedStyle(document.querySelector('.stApp')).backgroundColor,"
+                                " ...Array.from(document.querySelectorAll('.js-plotly-plot .main-svg:first-of-type'),"
+                                " s => getComputedStyle(s).backgroundColor)]")
+        assert len(colours) > 1 and set(colours) == {colours[0]} and colours[0] != "rgb(255, 255, 255)", colours
 
         if TCGA_RAW.exists():
             page.get_by_role("link", name="Study").click()
