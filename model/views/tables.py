@@ -45,10 +45,34 @@ def fmt_ci(c: float | None, lo: float | None, hi: float | None) -> str:
     return f"{c:.3f}{ci}"
 
 
+#: ``Volume.summary()`` field -> column name on the pages (other fields: underscores as spaces).
+SUMMARY_LABELS = {"shape": "voxels", "spacing_mm": "spacing (mm)", "orientation": "orientation",
+                  "source_orientation": "as stored", "file": "file", "format": "format",
+                  "warnings": "warnings", "geometry_known": "geometry"}
+
+
+def _summary_cell(key: str, value: Any) -> Any:
+    if key == "shape":
+        return " x ".join(str(int(n)) for n in value)
+    if key == "spacing_mm":
+        return " x ".join(fmt_num(x) for x in value)
+    if key == "geometry_known":
+        return "known" if value else "unknown (placeholder)"
+    if isinstance(value, (list, tuple)):
+        return "; ".join(map(str, value)) or "none"
+    return value
+
+
 def study_summary_table(study, drop: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One row per sequence of ``study.summary()`` (file, shape, spacing_mm, orientation...),
-    without the columns in ``drop`` (ignored when absent)."""
-    return pd.DataFrame(study.summary()).T.drop(columns=list(drop), errors="ignore")
+    """One row per sequence of ``study.summary()``, in words: ``voxels`` ("240 x 240 x 155"),
+    ``spacing (mm)`` ("1.00 x 1.00 x 1.00"), ``orientation``, ``as stored`` (the file's own
+    orientation), ``file``, ``format``, ``geometry`` ("known" / "unknown (placeholder)"), ...
+    (:data:`SUMMARY_LABELS`), without the fields in ``drop`` (summary names, ignored when
+    absent). Index: the sequence, named ``sequence``."""
+    rows = {seq: {SUMMARY_LABELS.get(k, k.replace("_", " ")): _summary_cell(k, v)
+                  for k, v in info.items() if k not in drop}
+            for seq, info in study.summary().items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("sequence")
 
 
 def timeline_table(timeline: pd.DataFrame) -> pd.DataFrame:

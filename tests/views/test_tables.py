@@ -97,3 +97,14 @@ def test_prediction_figures_draw_the_prediction_as_given():
     fig = slice_attention_figure(pred)
     assert [t.name for t in fig.data] == ["T1ce", "FLAIR"]
     assert fig.layout.annotations[0].text == "T1ce max z=12"
+
+
+def test_study_summary_table_in_words(demo_study):
+    tbl = tables.study_summary_table(demo_study, drop=("warnings",))
+    assert list(tbl.index) == ["T1", "T1ce", "T2", "FLAIR"] and tbl.index.name == "sequence"
+    flair = tbl.loc["FLAIR"]
+    v = demo_study.volumes["FLAIR"]  # the demo: 240 x 240 x 155 voxels of 1 mm, stored LPS
+    assert flair["voxels"] == "240 x 240 x 155" == " x ".join(map(str, v.shape))
+    assert flair["spacing (mm)"] == "1.00 x 1.00 x 1.00"
+    assert (flair["orientation"], flair["as stored"], flair["geometry"]) == ("RAS", "LPS", "known")
+    assert "warnings" not in tbl.columns and "shape" not in tbl.columns
