@@ -6,7 +6,7 @@ page's accessor) reach the PDF.
 
 The tests about one path giving the same numbers (page = PDF = CLI) need a grade to compare;
 they run with ``plumbing`` models whose scope rule admits every study
-(:func:`tests.inference.synthetic.admitting_scorer`: the served statistics, threshold +inf).
+(:func:`tests.inference.synthetic.admitting_scorer`: the served statistics, threshold 1e12).
 What a real study gets is decided by the served rule (``models``).
 
 Until the segmentation checkpoint exists (``model/checkpoints/segment_lgg/model_card.json``,

@@ -11,6 +11,9 @@ Environment variables (all optional)
 ``TUMORBOARD_LONGITUDINAL_CHECKPOINT``
     Longitudinal (visit-series) checkpoint folder. Default
     ``model/checkpoints/longitudinal_lumiere``.
+``TUMORBOARD_TYPE_OOD``
+    The tumour-type scope statistics (a ``python -m training.type3d fit-ood --out FILE``
+    sidecar). Default ``model/checkpoints/type_figshare/ood_mahalanobis.json``.
 ``TUMORBOARD_TORCH_THREADS``
     torch threads per forward pass in the server (read when :func:`torch_threads` is called,
     so ``python -m bench --threads`` can set it first). Default: half the CPUs, 1 to 4.
@@ -45,6 +48,11 @@ CHECKPOINTS_DIR: Path = REPO_ROOT / "model" / "checkpoints"
 #: The grade-classifier checkpoint served ($TUMORBOARD_CHECKPOINT overrides).
 DEFAULT_CHECKPOINT: Path = Path(os.environ.get("TUMORBOARD_CHECKPOINT",
                                                CHECKPOINTS_DIR / "grade_lgg"))
+#: The tumour-type scope (out-of-distribution) statistics served: ``$TUMORBOARD_TYPE_OOD``
+#: names a sidecar made by ``python -m training.type3d fit-ood --out FILE`` (a site's own
+#: refit, or a test's stand-in); None (unset) = the type checkpoint's ``ood_mahalanobis.json``.
+TYPE_OOD_FILE: Path | None = (Path(os.environ["TUMORBOARD_TYPE_OOD"])
+                              if os.environ.get("TUMORBOARD_TYPE_OOD", "").strip() else None)
 #: The longitudinal checkpoint served ($TUMORBOARD_LONGITUDINAL_CHECKPOINT overrides).
 DEFAULT_LONGITUDINAL_CHECKPOINT: Path = Path(os.environ.get(
     "TUMORBOARD_LONGITUDINAL_CHECKPOINT", CHECKPOINTS_DIR / "longitudinal_lumiere"))

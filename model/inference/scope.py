@@ -235,8 +235,12 @@ class MahalanobisScorer:
 
     @classmethod
     def load(cls, path: Path | None = None) -> "MahalanobisScorer | None":
-        """The sidecar's scorer, or None when the file is missing."""
-        path = Path(path or TYPE_CHECKPOINT / OOD_FILE)
+        """The sidecar's scorer (``path``, else ``$TUMORBOARD_TYPE_OOD``
+        (:data:`model.core.config.TYPE_OOD_FILE`), else the type checkpoint's
+        :data:`OOD_FILE`), or None when the file is missing."""
+        from model.core.config import TYPE_OOD_FILE
+
+        path = Path(path or TYPE_OOD_FILE or TYPE_CHECKPOINT / OOD_FILE)
         if not path.exists():
             return None
         d = json.loads(path.read_text())

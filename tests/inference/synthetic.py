@@ -34,8 +34,13 @@ def affine(spacing, shift=(-90.0, -100.0, -60.0)):
     return a
 
 
+#: Threshold of the stand-in scope rule: far above any score seen (the largest recorded is
+#: about 230), finite so the sidecar stays strict JSON, short enough to print on a page.
+ADMIT_ALL = 1e12
+
+
 def admitting_scorer():
-    """The served out-of-distribution statistics with the threshold at +inf: a stand-in scope
+    """The served out-of-distribution statistics with an unreachable threshold: a stand-in scope
     rule that admits every study whose field of view and tumour checks pass.
 
     For tests about plumbing only (the page, the PDF and the CLI show the same grade, the
@@ -46,8 +51,8 @@ def admitting_scorer():
     from model.inference.scope import MahalanobisScorer
 
     served = MahalanobisScorer.load()
-    return MahalanobisScorer(served.means, served.precision, float("inf"),
-                             {"stand_in": "threshold +inf: admits every study (tests only)"})
+    return MahalanobisScorer(served.means, served.precision, ADMIT_ALL,
+                             {"stand_in": "threshold 1e12: admits every study (tests only)"})
 
 
 def admit_every_study(monkeypatch):
@@ -58,3 +63,14 @@ def admit_every_study(monkeypatch):
     stand_in = admitting_scorer()
     monkeypatch.setattr(scope.MahalanobisScorer, "load", classmethod(lambda cls, path=None: stand_in))
     return stand_in
+
+
+def admitting_env(folder) -> dict:
+    """Environment for a ``streamlit run`` server (real-browser tests) whose scope rule is
+    :func:`admitting_scorer`: writes the stand-in sidecar into ``folder`` and returns
+    ``{"TUMORBOARD_TYPE_OOD": path}`` (:data:`model.core.config.TYPE_OOD_FILE`)."""
+    from pathlib import Path
+
+    path = Path(folder) / "ood_admit_every_study.json"
+    admitting_scorer().save(path)
+    return {"TUMORBOARD_TYPE_OOD": str(path)}

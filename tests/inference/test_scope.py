@@ -195,3 +195,18 @@ def test_the_app_and_the_sidecar_agree_on_the_demo_score(demo_study, repo_root):
     assert decision.ood_score == pytest.approx(rec, rel=1e-9)
     assert decision.in_scope == (rec <= side["threshold"])
     assert (finding.result is None) == (not decision.in_scope)
+
+
+def test_type_ood_file_setting_names_the_sidecar(tmp_path, monkeypatch):
+    """$TUMORBOARD_TYPE_OOD (model.core.config.TYPE_OOD_FILE) replaces the checkpoint's
+    sidecar; a missing file means no statistics (the OOD check cannot pass)."""
+    import model.core.config as config
+    from synthetic import ADMIT_ALL, admitting_scorer
+
+    path = tmp_path / "site_ood.json"
+    admitting_scorer().save(path)
+    monkeypatch.setattr(config, "TYPE_OOD_FILE", path)
+    assert MahalanobisScorer.load().threshold == ADMIT_ALL
+    monkeypatch.setattr(config, "TYPE_OOD_FILE", tmp_path / "missing.json")
+    assert MahalanobisScorer.load() is None
+    assert check_ood(np.zeros((2, 128)), None)["passed"] is None

@@ -41,12 +41,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
+    # The walkthrough opens the experimental grade on the demo and computes its map; the served
+    # scope rule keeps the grade closed for the skull-stripped demo (out of scope, whatever the
+    # clinical inputs say), so this server runs a stand-in rule that admits every study
+    # (tests/inference/synthetic.py). What the served rule decides is tested in
+    # tests/test_analysis.py and tests/pages/test_app.py.
+    from tests.inference.synthetic import admitting_env
+
     port = _free_port()
+    env = {**os.environ, **admitting_env(tmp_path_factory.mktemp("scope"))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:

@@ -114,11 +114,17 @@ from bench.live import have_chromium  # noqa: E402
 @pytest.mark.slow
 @pytest.mark.skipif(not have_chromium(), reason="Debian chromium not installed")
 @pytest.mark.needs_shared("demo_cases/tcga_fg_6692_raw")
-def test_three_browser_sessions_at_once(predictor, tcga_raw):
-    """3 sessions, 2 rounds each, at the same time; < 90 s on an idle 2-core CPU."""
+def test_three_browser_sessions_at_once(predictor, tcga_raw, tmp_path):
+    """3 sessions, 2 rounds each, at the same time; < 90 s on an idle 2-core CPU.
+
+    The rounds open the experimental grade and compute its maps; the served scope rule keeps
+    the grade closed for both studies (skull-stripped demo, raw TCGA: out of scope), so the
+    server runs with a stand-in rule that admits every study (tests/inference/synthetic.py):
+    this test is about concurrent sessions, not the scope decision."""
     import asyncio
 
     from bench.live import (RssMonitor, launch, open_app, streamlit_server, study_round)
+    from tests.inference.synthetic import admitting_env
 
     plan = {  # each (study, method) is computed by two different sessions, at different times
         0: [("demo", "Saliency"), ("tcga_fg_6692", "LayerGradCam")],
@@ -146,7 +152,7 @@ def test_three_browser_sessions_at_once(predictor, tcga_raw):
                 await browser.close()
 
     t0 = time.perf_counter()
-    with streamlit_server(log_dir=REPO_ROOT / "test-artifacts") as server:
+    with streamlit_server(env=admitting_env(tmp_path), log_dir=REPO_ROOT / "test-artifacts") as server:
         mon = RssMonitor(server.pid)
         mon.start()
         try:
