@@ -119,6 +119,7 @@ class Viewer {
       this.bindCanvas(v, c);
     }
     this.readout = el("div", { class: "readout", "data-role": "readout" }, root);
+    this.hover = el("div", { class: "readout hover", "data-role": "hover" }, root);
     this.note = el("div", { class: "note", "data-role": "note" }, root);
     this.measEl = el("div", { class: "meas", "data-role": "measurements" }, root);
     const sb = el("div", { class: "stripbar" }, root);
@@ -138,7 +139,6 @@ class Viewer {
     let parsed;
     try { parsed = parse(bytes); } catch (e) { this.setNote("Viewer: " + e.message); return; }
     const h = parsed.header;
-    const fresh = !this.header || this.header.study !== h.study;
     this.header = h;
     const want = new Set();
     const get = (name) => {
@@ -170,6 +170,10 @@ class Viewer {
     await Promise.all(jobs).catch((e) => { err = e; });
     if (err) { this.setNote("Viewer: could not decode the study (" + err.message + ")"); return; }
     if (this.header !== h) return; // a newer payload arrived while decoding
+    // fresh: first payload of this viewer, or another study (judged after decoding, so two
+    // payloads in quick succession cannot skip the start)
+    const fresh = this.loaded !== h.study;
+    this.loaded = h.study;
     this.vols = vols;
     this.cache = {};
     this.buildLut();
@@ -420,8 +424,10 @@ class Viewer {
       if (mode === "crosshair") this.placeCrosshair(view, ev);
       else if (mode === "ruler" || mode === "rano") this.measureDown(view, ev);
     });
+    c.addEventListener("pointerleave", () => { this.hover.textContent = ""; });
     c.addEventListener("pointermove", (ev) => {
       const d = this.drag;
+      if (!d) this.showHover(view, ev);
       if (!d || d.view !== view) return;
       const dx = ev.clientX - d.x, dy = ev.clientY - d.y;
       if (d.mode === "crosshair") this.placeCrosshair(view, ev);
@@ -448,6 +454,19 @@ class Viewer {
     };
     c.addEventListener("pointerup", end);
     c.addEventListener("pointercancel", end);
+  }
+
+  showHover(view, ev) { // the voxel under the mouse and its value (text only, no repaint)
+    const v = this.vols[this.st.seq];
+    if (!v || !v.data) return;
+    const rect = this.canvases[view].getBoundingClientRect();
+    const L = this.viewLayout(view);
+    const [r, c] = this.cssToRc(L, ev.clientX - rect.left, ev.clientY - rect.top);
+    if (r < -0.5 || c < -0.5 || r > L.rows - 0.5 || c > L.cols - 0.5) { this.hover.textContent = ""; return; }
+    const ijk = this.eventToVoxel(view, ev).map(Math.round);
+    const val = v.data[ijk[0] + v.h.shape[0] * (ijk[1] + v.h.shape[1] * ijk[2])] * v.h.scale + v.h.offset;
+    const mm = apply4(v.A, ijk);
+    this.hover.textContent = `mouse: voxel (${ijk.join(", ")}) · (${fmt(mm[0])}, ${fmt(mm[1])}, ${fmt(mm[2])}) mm · value ≈ ${fmtVal(val)}`;
   }
 
   zoomAt(view, x, y, factor, ev) {
