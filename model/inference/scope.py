@@ -264,7 +264,8 @@ def check_ood(features: np.ndarray | None, scorer: MahalanobisScorer | None) -> 
             "reason": None if ok else OUTSIDE + (
                 f"its tumour slices look unlike the training images (distance {s:.0f} above "
                 f"the threshold {scorer.threshold:.0f}, which 95% of training-set patients "
-                "stay under).")}
+                "stay under). The model was trained on T1ce slices that show the skull: "
+                "skull-stripped studies (BraTS-style) and some scanners fall outside it.")}
 
 
 def decide_scope(study, mask=None, type_result=None, scorer: MahalanobisScorer | None = None,
