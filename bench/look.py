@@ -92,6 +92,11 @@ def _visit(page, name: str) -> None:
     page.get_by_role("link", name=name, exact=True).click()
     page.wait_for_timeout(800)
     _settle(page)
+    if name == "Viewer":  # the browser viewer paints after the page settles (bench/browser.py)
+        try:
+            page.wait_for_function("() => window.tbViewer && window.tbViewer.ready", timeout=90_000)
+        except Exception:  # noqa: BLE001 - the simple viewer, or none: shot as it is
+            pass
     if name != "Prediction":
         return
     metric = page.locator('[data-testid="stMetricLabel"]').filter(has_text="1-year survival")
