@@ -42,7 +42,7 @@ from model.views.masks import EXTRA_RGB, LEGEND_NAMES, MODEL_RGB, UPLOADED_RGB, 
 from model.views.render import (COLORMAPS, CONVENTIONS, VIEWS, WINDOW_PRESETS, SliceCache,
                                 colormap_lut, mm_to_voxel, render_views, view_axis, voxel_to_mm)
 from model.views.tables import study_summary_table
-from model.views.viewer_payload import build_payload
+from model.views.viewer_payload import MAX_PAYLOAD_BYTES, build_payload
 from pages.widgets.slice_viewer import slice_viewer
 
 AXIS_OF = {"sagittal": "x", "coronal": "y", "axial": "z"}
@@ -367,7 +367,13 @@ def browser_viewer() -> None:
     b1.caption("Click: crosshair · wheel or ↑/↓: slice · ctrl + wheel: zoom · right-drag: "
                "window/level · tools above the images (ruler and RANO measure in mm).")
     crosshair_buttons((b2, b3, b4), cur, study.volumes[cur])
-    result = slice_viewer(viewer_payload())
+    payload = viewer_payload()
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        st.info(f"This study is too large for the browser viewer ({len(payload) / 2**20:.0f} MB to "
+                f"send; at most {MAX_PAYLOAD_BYTES / 2**20:.0f} MB): switch on \"Simple viewer "
+                "(server-rendered)\" above.")
+        return
+    result = slice_viewer(payload)
     rep = result.get("crosshair")
     if rep and rep != state.reported:   # a new report (not the one already applied)
         state.reported = rep

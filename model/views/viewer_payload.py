@@ -35,8 +35,11 @@ from model.views.render import IntensityStats
 MAGIC = b"TBV1"
 #: Upper end of the 8-bit code range, percentile of the foreground intensities.
 UPPER_PERCENTILE = 99.95
+#: Largest payload the page sends: Streamlit refuses websocket messages over
+#: ``server.maxMessageSize`` (default 200 MB), and the page's other elements share the message.
+MAX_PAYLOAD_BYTES = 150 * 1024 * 1024
 
-__all__ = ["MAGIC", "UPPER_PERCENTILE", "Codes", "robust_range", "encode_intensities",
+__all__ = ["MAGIC", "UPPER_PERCENTILE", "MAX_PAYLOAD_BYTES", "Codes", "robust_range", "encode_intensities",
            "encode_labels", "encode_fraction", "volume_blob", "decode_blob", "pack", "unpack",
            "sequence_header"]
 

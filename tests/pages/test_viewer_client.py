@@ -19,7 +19,7 @@ def _payload(at):
 
 
 @pytest.mark.slow
-def test_payload_buttons_and_fallback(demo_study):
+def test_payload_buttons_and_fallback(demo_study, monkeypatch):
     from model.cached import STUDY
 
     at = AppTest.from_file(APP, default_timeout=240)
@@ -71,3 +71,12 @@ def test_payload_buttons_and_fallback(demo_study):
     assert not at.exception
     assert at.get("image") and not at.get("bidi_component")
     assert at.slider(key="viewer_axial_T1") is not None
+
+    # a study too large to send: one line, the simple viewer offered, no component
+    import model.views.viewer_payload as vp
+
+    monkeypatch.setattr(vp, "MAX_PAYLOAD_BYTES", 1_000_000)  # the demo's payload is ~5.5 MB
+    at.toggle(key="viewer_simple").set_value(False)
+    at.run()
+    assert not at.exception and not at.get("bidi_component")
+    assert any("too large for the browser viewer" in i.value for i in at.info)
