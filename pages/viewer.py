@@ -383,21 +383,8 @@ def browser_viewer() -> None:
         if rep.get("convention") in CONVENTIONS:
             state.convention = rep["convention"]
     ms = result.get("measurements")
-    if ms is not None:
+    if ms is not None:  # kept per study (the viewer lists them itself, beside the model's RANO)
         state.measurements = list(ms)
-    if state.measurements:
-        st.dataframe(measurement_table(state.measurements), hide_index=True, width="stretch")
-
-
-def measurement_table(ms: list) -> list[dict]:
-    rows = []
-    for m in ms:
-        v = m.get("mm")
-        rows.append({"measurement": "RANO bidimensional" if m.get("type") == "rano" else "distance",
-                     "sequence": m.get("seq"), "view": m.get("view"), "slice": m.get("slice"),
-                     "mm": (f"{v['long_mm']:.1f} x {v['perp_mm']:.1f} (= {v['product_mm2']:.0f} mm²)"
-                            if isinstance(v, dict) else f"{v:.1f}")})
-    return rows
 
 
 if not simple:

@@ -105,7 +105,7 @@ class Viewer {
     this.convBtn.onclick = (ev) => this.setConvention(this.st.convention === "radiological" ? "neurological" : "radiological", ev);
     const reset = el("button", { "data-role": "reset", title: "Zoom 1x, no pan" }, bar, "Reset view");
     reset.onclick = (ev) => { this.st.zoom = 1; this.st.pan = {}; this.request("zoom", ev); };
-    const clear = el("button", { "data-role": "clear", title: "Remove every measurement" }, bar, "Clear measurements");
+    const clear = el("button", { "data-role": "clear", title: "Remove every measurement" }, bar, "Clear");
     clear.onclick = () => { this.ms = []; this.draft = null; this.reportMeasurements(); this.request("measure"); };
 
     const views = el("div", { class: "views" }, root);
