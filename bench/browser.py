@@ -105,14 +105,16 @@ SWITCH_ARM_JS = r"""
 """
 SWITCH_WAIT_JS = r"""
 async ([title, viewer, limitMs]) => {
-  const ok = () => {
-    if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
-    const h1 = Array.from(document.querySelectorAll('h1')).some((h) => h.textContent.trim().startsWith(title));
-    return h1 && (!viewer || (window.tbViewer && window.tbViewer.ready));
-  };
+  const shown = () => Array.from(document.querySelectorAll('h1')).some((h) => h.textContent.trim().startsWith(title));
+  const ok = () => !document.querySelector('[data-testid="stStatusWidget"]') && shown() &&
+    (!viewer || (window.tbViewer && window.tbViewer.ready));
   const start = performance.now();
+  let titleMs = null;
   while (performance.now() - start < limitMs) {
-    if (window.__tbClick !== null && ok()) return performance.now() - window.__tbClick;
+    if (window.__tbClick !== null) {
+      if (titleMs === null && shown()) titleMs = performance.now() - window.__tbClick;
+      if (ok()) return { title: titleMs, done: performance.now() - window.__tbClick };
+    }
     await new Promise((r) => requestAnimationFrame(r));
   }
   return null;
@@ -202,13 +204,18 @@ def probe(page, event_type: str, view: str | None, act, max_frames: int = 30) ->
 # --------------------------------------------------------------------------------------------
 # the rounds
 
-def measure_slice_steps(page, n: int) -> list[dict]:
+def measure_slice_steps(page, n: int, pause_ms: int = 0) -> list[dict]:
+    """``n`` ArrowUp/ArrowDown presses on the axial view; ``pause_ms`` before each (900: each
+    press lands while the viewer's crosshair report, sent 800 ms after the last input, reruns
+    the page's fragment)."""
     x, y = centre(page, "axial")
     page.mouse.move(x, y)                       # pointerenter: the axial view is the active one
     page.locator(VIEWER).first.focus()
     out = []
     for i in range(n):
         key = "ArrowUp" if (i // 10) % 2 == 0 else "ArrowDown"   # 10 up, 10 down, ...
+        if pause_ms:
+            page.wait_for_timeout(pause_ms)
         k0 = viewer_state(page)["ijk"][2]
         s = probe(page, "keydown", "axial", lambda: page.keyboard.press(key))
         k1 = viewer_state(page)["ijk"][2]
@@ -260,22 +267,24 @@ def measure_clicks(page, n: int, seed: int = 0) -> list[dict]:
     return out
 
 
-def switch_page(page, title: str, viewer: bool = False, limit_s: float = 180.0) -> float | None:
-    """Click the sidebar link ``title``; ms from the click to the page shown and idle (None: not
-    within ``limit_s``). A run that starts again within 1 s after that (a late rerun) is waited
-    for, and counted."""
+def switch_page(page, title: str, viewer: bool = False, limit_s: float = 180.0) -> tuple:
+    """Click the sidebar link ``title``; ``(title_ms, done_ms)`` from the click to the new page's
+    title shown, and to the page shown and idle (``(None, None)``: not within ``limit_s``). A run
+    that starts again within 1 s after that (a late rerun) is waited for, and counted."""
     page.evaluate(SWITCH_ARM_JS)
     page.get_by_role("link", name=title, exact=True).click()
-    ms = page.evaluate(SWITCH_WAIT_JS, [title, viewer, limit_s * 1000])
-    if ms is None:
-        return None
+    r = page.evaluate(SWITCH_WAIT_JS, [title, viewer, limit_s * 1000])
+    if r is None:
+        return None, None
     t_end = time.time() + 1.0
     while time.time() < t_end:        # not a gap between two runs?
         if page.locator(STATUS).count():
-            ms = page.evaluate(SWITCH_WAIT_JS, [title, viewer, limit_s * 1000])
+            later = page.evaluate(SWITCH_WAIT_JS, [title, viewer, limit_s * 1000])
+            r = {"title": r["title"], "done": later and later["done"]}
             t_end = time.time() + 1.0
         page.wait_for_timeout(100)
-    return round(ms, 1) if ms is not None else None
+    return (round(r["title"], 1) if r["title"] is not None else None,
+            round(r["done"], 1) if r["done"] is not None else None)
 
 
 def measure_simple_slider(page, n: int) -> list[dict]:
@@ -396,6 +405,11 @@ def run(steps: int = 40, rounds: int = 3, simple_steps: int = 10, viewport=(1366
                 checks["slice_step_ok"] = sum(x["ok"] for x in s)
                 result.update(summary("slice_step", s, "slice"))
                 settled(page)
+                say("slice steps after a pause")
+                s = measure_slice_steps(page, max(steps // 4, 5), pause_ms=900)
+                checks["slice_step_after_pause_ok"] = sum(x["ok"] for x in s)
+                result.update(summary("slice_step_after_pause", s, "slice"))
+                settled(page)
                 say("window drags")
                 w = measure_window(page, max(steps // 2, 10))
                 checks["window_change_ok"] = sum(x["ok"] for x in w)
@@ -420,19 +434,21 @@ def run(steps: int = 40, rounds: int = 3, simple_steps: int = 10, viewport=(1366
                 # page switches: the first visit of each page is its cold one, reported apart
                 say("page switches")
                 order = [("Prediction", False), ("Survival", False), ("Study", False), ("Viewer", True)]
-                first, rest, per = [], [], {}
+                first, rest, per, per_title = [], [], {}, {}
                 for r in range(rounds + 1):
                     for title, is_viewer in order:
-                        ms = switch_page(page, title, is_viewer)
-                        say(f"  -> {title}: {ms} ms")
+                        t_ms, ms = switch_page(page, title, is_viewer)
+                        say(f"  -> {title}: title {t_ms} ms, done {ms} ms")
                         (first if r == 0 else rest).append(ms)
                         if r:
                             per.setdefault(title, []).append(ms)
+                            per_title.setdefault(title, []).append(t_ms)
                         settled(page, quiet_ms=300)
                 result.update({"page_switch_ms_median": _median(rest), "page_switch_ms_p90": _p90(rest),
                                "page_switch_n": sum(x is not None for x in rest),
                                "page_switch_first_visit_ms": dict(zip([t for t, _ in order], first)),
                                "page_switch_ms_median_by_page": {t: _median(v) for t, v in per.items()},
+                               "page_switch_title_ms_median_by_page": {t: _median(v) for t, v in per_title.items()},
                                "page_switch_timeouts": sum(x is None for x in first + rest)})
                 result["server_log_errors"] = srv.log().count("Traceback")
         finally:
@@ -443,7 +459,7 @@ def run(steps: int = 40, rounds: int = 3, simple_steps: int = 10, viewport=(1366
 
 
 def _table(res: dict, out) -> None:
-    rows = [("slice step", "slice_step"), ("window change", "window_change"),
+    rows = [("slice step", "slice_step"), ("  after 0.9 s pause", "slice_step_after_pause"), ("window change", "window_change"),
             ("click -> crosshair", "click_to_crosshair")]
     print(f"# Browser viewer ({res['chromium']}; {res['machine']['cores']} cores; load "
           f"{res['machine']['loadavg_start']} -> {res['machine']['loadavg_end']})", file=out)
@@ -457,7 +473,8 @@ def _table(res: dict, out) -> None:
           f"(p90 {res['simple_slider_step_ms_p90']}, n {res['simple_slider_step_n']})", file=out)
     print(f"page switch: {res['page_switch_ms_median']} ms median (p90 {res['page_switch_ms_p90']}, "
           f"n {res['page_switch_n']}); by page {res['page_switch_ms_median_by_page']}; first visits "
-          f"{res['page_switch_first_visit_ms']}", file=out)
+          f"{res['page_switch_first_visit_ms']}; title shown by page "
+          f"{res['page_switch_title_ms_median_by_page']}", file=out)
     print(f"checks: {res['checks']}", file=out)
 
 
