@@ -14,7 +14,7 @@ from model.core.config import MAX_FILE_BYTES
 from model.imaging.io.uploads import read_uploads
 from model.imaging.sequences import SEQUENCES
 from model.imaging.study import Study
-from model.views.tables import study_summary_table
+from model.views.tables import alignment_table, study_summary_table
 
 #: The uploader accepts any file name: DICOM exports are often extension-less ("4950",
 #: "IM0001"), and the loader recognises every format by its bytes (model.imaging.io.sniff).
@@ -111,6 +111,16 @@ study = current_study()
 if study is not None:
     st.subheader("Loaded study")
     st.dataframe(study_summary_table(study, drop=("warnings",)), width="stretch")
+    report = study.alignment
+    if report is not None and report.sequences:
+        st.subheader("Alignment")
+        st.caption(report.caption + " Each sequence is registered rigidly onto "
+                   f"{report.reference} (SimpleITK, Mattes mutual information); the measures "
+                   "are computed on the reference grid: NMI (normalised mutual information, 1 = "
+                   "unrelated, higher = better) and the Dice of the two head outlines.")
+        st.dataframe(alignment_table(report), hide_index=True, width="stretch")
+    elif report is not None and report.status == "one_grid":
+        st.caption(report.caption)
     for seq, vol in study.volumes.items():
         for w in vol.warnings:
             st.warning(f"{seq}: {w}")

@@ -53,6 +53,7 @@ from model.core.memory import release_freed_memory
 from model.imaging.io.masks import attach_masks, split_masks
 from model.imaging.io.uploads import Group, files_from_paths, group_uploads, guard, read_group
 from model.imaging.labelmap import LabelMap
+from model.imaging.register import AlignmentReport, align_volumes
 from model.imaging.sequences import (REFERENCE_ORDER, SEQUENCES, SKIP, canonical_sequence,
                                      is_mask_name)
 from model.imaging.volume import Volume, fov_overlap, resample_array, same_grid
@@ -87,11 +88,17 @@ class Study:
     masks
         name -> :class:`LabelMap` (e.g. ``"tumour"``), each on the grid of one of the
         volumes; empty when none was given or predicted (see :meth:`with_mask`).
+    alignment
+        how the sequences were put in register on loading
+        (:class:`model.imaging.register.AlignmentReport`: per sequence the rigid transform,
+        NMI and head-mask Dice before/after, whether it was applied; ``caption`` is one line
+        for the viewer); None for a study built directly from volumes (not loaded).
     """
 
     volumes: dict[str, Volume]
     warnings: list[str] = field(default_factory=list)
     masks: dict[str, LabelMap] = field(default_factory=dict)
+    alignment: AlignmentReport | None = None
 
     @property
     def geometry_known(self) -> bool:
@@ -164,8 +171,9 @@ class Study:
             raise EmptyStudyError("No volume was assigned a sequence. Choose T1, T1ce, T2 or "
                                   "FLAIR for at least one.")
         # masks (Found.masks): label volumes attached on their sequence's grid, GeometryError
-        # when on none (model.imaging.io.masks.attach_masks)
-        return attach_masks(cls._assemble(chosen, list(warnings)), masks)
+        # when on none (model.imaging.io.masks.attach_masks); then the sequences are put in
+        # register (masks move with their sequence)
+        return attach_masks(cls._assemble(chosen, list(warnings)), masks).aligned()
 
     @classmethod
     def _assemble(cls, chosen: dict[str, Volume], notes: list[str]) -> "Study":
@@ -234,7 +242,7 @@ class Study:
                 _choose(chosen, seq, vol)
         if not chosen:
             raise EmptyStudyError("No MRI sequence was found in the upload.")
-        return attach_masks(cls._assemble(chosen, notes), masks)
+        return attach_masks(cls._assemble(chosen, notes), masks).aligned()
 
     @staticmethod
     def _assign(g: Group, vols: list[Volume], notes: list[str]) -> list[tuple[str, Volume]]:
@@ -330,6 +338,31 @@ class Study:
             )
         return out
 
+    def aligned(self) -> "Study":
+        """A copy of the study with its sequences in register (done once, on loading).
+
+        Each sequence not on the reference's grid (FLAIR first) is registered rigidly onto it
+        with SimpleITK and its affine corrected when the decision rule of
+        :mod:`model.imaging.register` accepts it; voxels are never changed. Label maps on a
+        moved sequence's grid move with it. Studies whose sequences share one grid return at
+        once (nothing is run). Sequences that may not line up get a warning.
+
+        Returns
+        -------
+        Study
+            With :attr:`alignment` set and the report's warnings added.
+        """
+        vols, report = align_volumes(self.volumes)
+        masks = {}
+        for name, m in self.masks.items():
+            src = next((s for s, v in self.volumes.items() if m.same_grid(v)), None)
+            if src is not None and vols[src] is not self.volumes[src]:
+                m = LabelMap(m.array, vols[src].affine.copy(), m.name, m.geometry_known)
+            masks[name] = m
+        warns = list(dict.fromkeys([*self.warnings, *report.warnings]))
+        return dataclasses.replace(self, volumes=vols, masks=masks, warnings=warns,
+                                   alignment=report)
+
     def reference_sequence(self) -> str:
         """The sequence whose grid :meth:`resampled_to` uses by default (T1ce, T1, T2, FLAIR)."""
         for s in REFERENCE_ORDER:
@@ -392,7 +425,8 @@ class Study:
                 arr = resample_array(m.array, m.affine, ref.affine, ref.shape, mode="nearest")
                 masks[name] = LabelMap(np.rint(arr).astype(np.uint8), ref.affine.copy(), m.name,
                                        m.geometry_known and ref.geometry_known)
-        return Study(volumes=vols, warnings=list(dict.fromkeys(warns)), masks=masks)
+        return Study(volumes=vols, warnings=list(dict.fromkeys(warns)), masks=masks,
+                     alignment=self.alignment)
 
     # ---------------------------------------------------------------- output
 

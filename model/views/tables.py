@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["fmt_num", "fmt_ci", "study_summary_table", "timeline_table",
+__all__ = ["fmt_num", "fmt_ci", "study_summary_table", "alignment_table", "timeline_table",
            "longitudinal_comparison_table", "metrics_table", "cv_table", "attribution_eval_table"]
 
 
@@ -68,11 +68,27 @@ def study_summary_table(study, drop: tuple[str, ...] = ()) -> pd.DataFrame:
     ``spacing (mm)`` ("1.00 x 1.00 x 1.00"), ``orientation``, ``as stored`` (the file's own
     orientation), ``file``, ``format``, ``geometry`` ("known" / "unknown (placeholder)"), ...
     (:data:`SUMMARY_LABELS`), without the fields in ``drop`` (summary names, ignored when
-    absent). Index: the sequence, named ``sequence``."""
+    absent), and ``alignment`` ("reference", "registered (rigid)", "already aligned", "NOT
+    aligned: ...") when the sequences were registered (``study.alignment``, not on one grid).
+    Index: the sequence, named ``sequence``."""
     rows = {seq: {SUMMARY_LABELS.get(k, k.replace("_", " ")): _summary_cell(k, v)
                   for k, v in info.items() if k not in drop}
             for seq, info in study.summary().items()}
+    report = getattr(study, "alignment", None)
+    if report is not None and report.sequences and "alignment" not in drop:
+        for seq, row in rows.items():
+            a = report.get(seq)
+            row["alignment"] = "reference" if seq == report.reference else (
+                a.row()["result"] if a is not None else "")
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("sequence")
+
+
+def alignment_table(report) -> pd.DataFrame:
+    """The Study page's alignment table: one row per non-reference sequence of an
+    :class:`model.imaging.register.AlignmentReport` (``study.alignment``): sequence, onto,
+    result, rotation (°), shift (mm, at the reference centre), NMI and head Dice before /
+    after (3 decimals; empty where nothing was registered)."""
+    return pd.DataFrame(report.rows())
 
 
 def timeline_table(timeline: pd.DataFrame) -> pd.DataFrame:
