@@ -109,11 +109,14 @@ async ([title, viewer, limitMs]) => {
   const ok = () => !document.querySelector('[data-testid="stStatusWidget"]') && shown() &&
     (!viewer || (window.tbViewer && window.tbViewer.ready));
   const start = performance.now();
-  let titleMs = null;
+  let titleMs = null, mountMs = null;
   while (performance.now() - start < limitMs) {
     if (window.__tbClick !== null) {
-      if (titleMs === null && shown()) titleMs = performance.now() - window.__tbClick;
-      if (ok()) return { title: titleMs, done: performance.now() - window.__tbClick };
+      const t = performance.now() - window.__tbClick;
+      if (titleMs === null && shown()) titleMs = t;
+      // the component's module called with its data (window.tbViewer set), not yet decoded
+      if (viewer && mountMs === null && window.tbViewer) mountMs = t;
+      if (ok()) return { title: titleMs, mounted: mountMs, done: t };
     }
     await new Promise((r) => requestAnimationFrame(r));
   }
@@ -267,24 +270,24 @@ def measure_clicks(page, n: int, seed: int = 0) -> list[dict]:
     return out
 
 
-def switch_page(page, title: str, viewer: bool = False, limit_s: float = 180.0) -> tuple:
-    """Click the sidebar link ``title``; ``(title_ms, done_ms)`` from the click to the new page's
-    title shown, and to the page shown and idle (``(None, None)``: not within ``limit_s``). A run
-    that starts again within 1 s after that (a late rerun) is waited for, and counted."""
+def switch_page(page, title: str, viewer: bool = False, limit_s: float = 180.0) -> dict:
+    """Click the sidebar link ``title``; ms from the click to the new page's title shown
+    (``title``), to the page shown and idle (``done``), and for the Viewer to the component
+    mounted with its data (``mounted``, ``window.tbViewer`` set; None: not seen). A run that
+    starts again within 1 s after ``done`` (a late rerun) is waited for, and counted."""
     page.evaluate(SWITCH_ARM_JS)
     page.get_by_role("link", name=title, exact=True).click()
     r = page.evaluate(SWITCH_WAIT_JS, [title, viewer, limit_s * 1000])
     if r is None:
-        return None, None
+        return {"title": None, "mounted": None, "done": None}
     t_end = time.time() + 1.0
     while time.time() < t_end:        # not a gap between two runs?
         if page.locator(STATUS).count():
             later = page.evaluate(SWITCH_WAIT_JS, [title, viewer, limit_s * 1000])
-            r = {"title": r["title"], "done": later and later["done"]}
+            r = {**r, "done": later and later["done"]}
             t_end = time.time() + 1.0
         page.wait_for_timeout(100)
-    return (round(r["title"], 1) if r["title"] is not None else None,
-            round(r["done"], 1) if r["done"] is not None else None)
+    return {k: (round(v, 1) if v is not None else None) for k, v in r.items()}
 
 
 def measure_simple_slider(page, n: int) -> list[dict]:
@@ -437,12 +440,15 @@ def run(steps: int = 40, rounds: int = 3, simple_steps: int = 10, viewport=(1366
                 first, rest, per, per_title = [], [], {}, {}
                 for r in range(rounds + 1):
                     for title, is_viewer in order:
-                        t_ms, ms = switch_page(page, title, is_viewer)
-                        say(f"  -> {title}: title {t_ms} ms, done {ms} ms")
+                        sw = switch_page(page, title, is_viewer)
+                        ms = sw["done"]
+                        say(f"  -> {title}: {sw}")
                         (first if r == 0 else rest).append(ms)
                         if r:
                             per.setdefault(title, []).append(ms)
-                            per_title.setdefault(title, []).append(t_ms)
+                            per_title.setdefault(title, []).append(sw["title"])
+                            if is_viewer:
+                                per_title.setdefault("Viewer (component mounted)", []).append(sw["mounted"])
                         settled(page, quiet_ms=300)
                 result.update({"page_switch_ms_median": _median(rest), "page_switch_ms_p90": _p90(rest),
                                "page_switch_n": sum(x is not None for x in rest),
