@@ -383,8 +383,20 @@ def browser_viewer() -> None:
         if rep.get("convention") in CONVENTIONS:
             state.convention = rep["convention"]
     ms = result.get("measurements")
-    if ms is not None:  # kept per study (the viewer lists them itself, beside the model's RANO)
+    if ms is not None:
         state.measurements = list(ms)
+    if state.measurements:  # what the server has (copyable text; the viewer draws its own list)
+        st.caption("Measurements kept with the study: " + " · ".join(
+            measurement_text(m) for m in state.measurements))
+
+
+def measurement_text(m: dict) -> str:
+    """One measurement reported by the browser viewer, in words."""
+    v, where = m.get("mm"), f"{m.get('seq')} {m.get('view')} slice {m.get('slice')}"
+    if m.get("type") == "rano" and isinstance(v, dict):
+        return (f"RANO bidimensional {v['long_mm']:.1f} x {v['perp_mm']:.1f} mm "
+                f"= {v['product_mm2']:.0f} mm² ({where})")
+    return f"distance {float(v):.1f} mm ({where})"
 
 
 if not simple:
