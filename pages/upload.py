@@ -89,9 +89,11 @@ if files:
             st.error("Choose the sequence of every volume first (or 'ignore').")
         else:
             try:
-                study = Study.from_volumes(found.volumes,
-                                           [None if c == IGNORE else c for c in choices],
-                                           found.warnings, masks=found.masks)
+                # sequences not in register are registered here (a few seconds per sequence)
+                with st.spinner("Loading the study (and aligning its sequences)..."):
+                    study = Study.from_volumes(found.volumes,
+                                               [None if c == IGNORE else c for c in choices],
+                                               found.warnings, masks=found.masks)
             except StudyError as exc:
                 st.error(f"Not loaded: {exc}{_still_loaded()}")
             else:
