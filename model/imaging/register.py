@@ -566,6 +566,26 @@ def _align_one(reference: Volume, ref_name: str, moving: Volume, seq: str,
                 f"NMI {nmi0:.3f}→{nmi1:.3f}, head Dice {dice0:.2f}→{dice1:.2f}.", **common)
 
 
+#: Reference grids above this many voxels are registered and measured on a block-averaged
+#: copy (the correction is in world mm, so it applies to the full grid unchanged).
+MAX_REFERENCE_VOXELS = 4_000_000
+
+
+def _working_reference(ref: Volume) -> Volume:
+    """``ref``, or a copy coarsened by an integer factor per axis to at most
+    :data:`MAX_REFERENCE_VOXELS` voxels (block means; the affine of the block centres)."""
+    if ref.data.size <= MAX_REFERENCE_VOXELS:
+        return ref
+    f = int(np.ceil((ref.data.size / MAX_REFERENCE_VOXELS) ** (1 / 3)))
+    shape = tuple(int(n // f) for n in ref.shape)
+    d = ref.data[: shape[0] * f, : shape[1] * f, : shape[2] * f]
+    data = d.reshape(shape[0], f, shape[1], f, shape[2], f).mean(axis=(1, 3, 5), dtype=np.float32)
+    aff = ref.affine.copy()
+    aff[:3, 3] = ref.affine[:3, :3] @ np.full(3, (f - 1) / 2.0) + ref.affine[:3, 3]
+    aff[:3, :3] = ref.affine[:3, :3] * f
+    return dataclasses.replace(ref, data=np.ascontiguousarray(data), affine=aff)
+
+
 def _reference_of(volumes: dict[str, Volume], reference: str | None) -> str:
     if reference is not None:
         if reference not in volumes:
@@ -630,8 +650,18 @@ def align_volumes(volumes: dict[str, Volume], reference: str | None = None
             res = _CACHE.get(key)
             if res is None:
                 if ref_mask is None:
-                    ref_mask = head_mask(ref.data)
-                res = _align_one(ref, ref_name, vol, seq, ref_mask)
+                    work = _working_reference(ref)
+                    ref_mask = head_mask(work.data)
+                try:
+                    res = _align_one(work, ref_name, vol, seq, ref_mask)
+                except Exception as exc:  # noqa: BLE001 -- registration is an extra: a failure
+                    # in it (a degenerate volume, a library error) must not stop the study
+                    # from loading; the sequence stays as stored, and the user is told.
+                    res = SequenceAlignment(
+                        seq, ref_name, "refused",
+                        message=f"{seq} may not line up with {ref_name}: the automatic "
+                                f"registration failed ({type(exc).__name__}); {seq} is shown "
+                                "and analysed as stored.")
                 _CACHE[key] = res
                 while len(_CACHE) > _CACHE_SIZE:
                     _CACHE.popitem(last=False)

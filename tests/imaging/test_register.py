@@ -191,3 +191,29 @@ def test_raw_tcga_sequences_line_up_after_registration(tcga_raw):
     # registering the registered study again finds nothing left to correct
     _, again = rg.align_volumes(study.volumes)
     assert all(a.status == "aligned" for a in again.sequences), again.rows()
+
+
+def test_a_failing_registration_never_stops_the_study(moved_pair, monkeypatch):
+    ref, mov, _, _ = moved_pair
+    rg._CACHE.clear()
+
+    def boom(*a, **k):
+        raise ValueError("degenerate")
+
+    monkeypatch.setattr(rg, "register_rigid", boom)
+    vols, report = rg.align_volumes({"T1": mov, "FLAIR": ref})
+    assert vols["T1"] is mov and report.get("T1").status == "refused"
+    assert report.warnings and "registration failed (ValueError)" in report.warnings[0]
+    rg._CACHE.clear()
+
+
+def test_large_reference_is_measured_on_block_means():
+    a = np.diag([0.5, 0.5, 0.5, 1.0])
+    data = np.arange(200 * 200 * 120, dtype=np.float32).reshape(200, 200, 120)
+    big = Volume("FLAIR", data, a, "f", "RAS", "big")
+    work = rg._working_reference(big)
+    assert work.data.size <= rg.MAX_REFERENCE_VOXELS and work.shape == (100, 100, 60)
+    # voxel (0, 0, 0) of the copy is the mean of the 2x2x2 block, at the block's centre
+    assert work.data[0, 0, 0] == pytest.approx(data[:2, :2, :2].mean())
+    np.testing.assert_allclose(work.affine @ [0, 0, 0, 1], [0.25, 0.25, 0.25, 1])
+    np.testing.assert_allclose(work.affine[:3, :3], np.eye(3))
