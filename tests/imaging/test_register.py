@@ -18,9 +18,22 @@ from model.imaging.study import Study
 from model.imaging.volume import Volume, resample_array
 
 
+def rigid_matrix(angles_deg, translation_mm, centre_mm=(0.0, 0.0, 0.0)):
+    """4x4 rigid matrix: rotation by ``angles_deg`` about R, A, S (scipy "xyz" Euler) around
+    ``centre_mm``, then the shift ``translation_mm`` (RAS mm)."""
+    from scipy.spatial.transform import Rotation
+
+    r = Rotation.from_euler("xyz", angles_deg, degrees=True).as_matrix()
+    c = np.asarray(centre_mm, dtype=np.float64)
+    m = np.eye(4)
+    m[:3, :3] = r
+    m[:3, 3] = c - r @ c + np.asarray(translation_mm, dtype=np.float64)
+    return m
+
+
 def _affine(shape, spacing, angles=(0.0, 0.0, 0.0), centre=(0.0, 0.0, 0.0)):
     """RAS affine of a grid centred on ``centre`` (mm), oblique by ``angles`` (degrees)."""
-    rot = rg.rigid_matrix(angles, (0, 0, 0))[:3, :3]
+    rot = rigid_matrix(angles, (0, 0, 0))[:3, :3]
     a = np.eye(4)
     a[:3, :3] = rot * np.asarray(spacing, float)
     a[:3, 3] = np.asarray(centre, float) - a[:3, :3] @ ((np.asarray(shape, float) - 1) / 2)
@@ -51,7 +64,7 @@ def moved_pair(demo_study):
     ref_aff = _affine(REF_SHAPE, REF_SPACING, centre=centre)
     ref = Volume("FLAIR", resample_array(fl.data, fl.affine, ref_aff, REF_SHAPE), ref_aff,
                  "FLAIR.nii.gz", "RAS", "ref-flair")
-    truth = rg.rigid_matrix(TRUE_ANGLES, TRUE_SHIFT, centre)
+    truth = rigid_matrix(TRUE_ANGLES, TRUE_SHIFT, centre)
     return ref, _moved(demo_study, "T1", truth, centre), truth, centre
 
 
@@ -120,7 +133,7 @@ def test_registered_study_registers_again_to_nothing(moved_pair):
 def test_implausible_motion_is_refused_and_said(moved_pair, demo_study):
     """A sequence turned 60° (no head turns that far in a coil): not applied, and warned."""
     ref, _, _, centre = moved_pair
-    turned = _moved(demo_study, "T2", rg.rigid_matrix((0.0, 0.0, 60.0), (0, 0, 0), centre), centre)
+    turned = _moved(demo_study, "T2", rigid_matrix((0.0, 0.0, 60.0), (0, 0, 0), centre), centre)
     rg._CACHE.clear()
     vols, report = rg.align_volumes({"T2": turned, "FLAIR": ref})
     a = report.get("T2")
