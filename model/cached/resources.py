@@ -14,6 +14,7 @@ import streamlit as st
 
 from model.core import config
 from model.core.jsonio import CARD
+from model.core.memory import fix_mmap_threshold
 from model.inference import longitudinal as lg
 from model.inference.classify import Predictor
 from model.imaging.study import Study
@@ -23,6 +24,12 @@ __all__ = [
     "get_longitudinal_model", "get_predictor", "get_timeline",
 ]
 
+
+# The server's big buffers (volumes, maps, activations) come from mmap, so a freed study goes
+# back to the operating system instead of staying in the session threads' heaps (see
+# model/core/memory.py; measured in bench/README.md, memory section). Once per process: this
+# module is imported by app.py's first run, before any study is loaded.
+fix_mmap_threshold()
 
 
 # ============================================================================ server-wide

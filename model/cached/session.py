@@ -276,9 +276,30 @@ def uploader_key() -> str:
 
 
 def reset_uploader() -> None:
-    """Give the uploader a new key and forget what the old one had read."""
+    """Give the uploader a new key, drop the old one's uploaded bytes from the server and
+    forget what it had read."""
+    _drop_uploaded_files(st.session_state.get(uploader_key()))
     st.session_state[_UPLOADER_GEN] = st.session_state.setdefault(_UPLOADER_GEN, 0) + 1
     clear_upload()
+
+
+def _drop_uploaded_files(files: Any) -> None:
+    # Streamlit keeps every uploaded file's bytes in its server-wide upload manager until the
+    # browser deletes it (the user's "x") or the session shuts down; a new widget key does
+    # neither, so each upload stayed in memory for the session's life (measured in
+    # bench/README.md, memory section: +8 MB per upload). Streamlit's own chat input removes
+    # its files the same way (tests/pages/test_cached.py checks it on the pinned Streamlit); with
+    # a manager that has no remove_file, the bytes are only freed at session end, as before.
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    remove = getattr(getattr(ctx, "uploaded_file_mgr", None), "remove_file", None)
+    if remove is None or not files:
+        return
+    for f in files if isinstance(files, (list, tuple)) else [files]:
+        file_id = getattr(f, "file_id", None)
+        if file_id is not None:
+            remove(session_id=ctx.session_id, file_id=file_id)
 
 
 def cached_upload(upload_key: Hashable, read: Callable[[], T]) -> T:

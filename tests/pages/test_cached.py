@@ -43,3 +43,32 @@ def test_cached_does_not_name_the_pages_keys():
                   for line in f.read_text().splitlines(keepends=True) if not line.startswith("__all__"))
     for page_key in ("viewer_", "attr_stats", "attr_", "long_", "viewer_cache"):
         assert f'"{page_key}' not in src, page_key
+
+
+def _upload_probe():
+    """An uploader keyed by model.cached; once files arrive, records how many of them
+    Streamlit's upload manager holds before and after :func:`model.cached.reset_uploader`."""
+    import streamlit as st
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    from model.cached import reset_uploader, uploader_key
+
+    files = st.file_uploader("files", accept_multiple_files=True, key=uploader_key())
+    if files:
+        ctx = get_script_run_ctx()
+        ids = [f.file_id for f in files]
+        st.session_state["_held"] = [len(ctx.uploaded_file_mgr.get_files(ctx.session_id, ids))]
+        reset_uploader()
+        st.session_state["_held"].append(len(ctx.uploaded_file_mgr.get_files(ctx.session_id, ids)))
+
+
+def test_reset_uploader_frees_the_uploaded_bytes():
+    """A new uploader key alone leaves the bytes in Streamlit's server-wide upload manager
+    until the session ends (+8 MB per upload in bench.memory); reset_uploader removes them."""
+    at = AppTest.from_function(_upload_probe)
+    at.run()
+    at.get("file_uploader")[0].set_value([("a.nii.gz", b"\x1f\x8b" + bytes(1000), "application/gzip"),
+                                          ("b.nii.gz", b"\x1f\x8b" + bytes(2000), "application/gzip")])
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["_held"] == [2, 0]
