@@ -30,7 +30,9 @@ evidence shown next to the answer describes the same estimator.
 **Measured** (``study_eval.json``, ``path_check.json``; gliomas only, no 3D meningioma or
 pituitary study was available): share called glioma on the 80 TCGA-LGG patients with a real
 T1ce 0.34 with the plain training path, 0.44 with the 240 px minimum crop, 0.66 with crop +
-intensity standardisation (served); BraTS demo and raw TCGA-FG-6692: glioma. The served path
+intensity standardisation (served); BraTS demo: glioma; raw TCGA-FG-6692: glioma before
+its sequences were registered, meningioma 0.46 vs glioma 0.45 after (out of scope either way,
+so nothing is shown). The served path
 costs accuracy on the model's own 38 held-out figshare patients (0.82 vs 0.87, more pituitary
 -> glioma): part of the 3D gain may be a shift towards "glioma". Goal (>= 0.90) not reached.
 On skull-stripped copies of those 38 patients' slices (``strip_check.json``) it falls to 0.61,
