@@ -2,7 +2,7 @@
 
     streamlit run app.py
 
-Pages live in ``pages/``; they are thin and call ``model/``. The demo study is loaded on the
+Pages live in ``app_pages/``; they are thin and call ``model/``. The demo study is loaded on the
 first visit so the app works offline with no upload.
 """
 
@@ -54,12 +54,12 @@ def show_error(exc: Exception, where: str) -> None:
              icon=":material/error:")
 
 PAGES = [
-    st.Page("pages/upload.py", title="Study", icon=":material/upload_file:", default=True),
-    st.Page("pages/viewer.py", title="Viewer", icon=":material/view_in_ar:", url_path="viewer"),
-    st.Page("pages/prediction.py", title="Prediction", icon=":material/psychology:", url_path="prediction"),
-    st.Page("pages/survival.py", title="Survival", icon=":material/monitoring:", url_path="survival"),
-    st.Page("pages/longitudinal.py", title="Longitudinal", icon=":material/timeline:", url_path="longitudinal"),
-    st.Page("pages/model_card.py", title="Model", icon=":material/description:", url_path="model"),
+    st.Page("app_pages/upload.py", title="Study", icon=":material/upload_file:", default=True),
+    st.Page("app_pages/viewer.py", title="Viewer", icon=":material/view_in_ar:", url_path="viewer"),
+    st.Page("app_pages/prediction.py", title="Prediction", icon=":material/psychology:", url_path="prediction"),
+    st.Page("app_pages/survival.py", title="Survival", icon=":material/monitoring:", url_path="survival"),
+    st.Page("app_pages/longitudinal.py", title="Longitudinal", icon=":material/timeline:", url_path="longitudinal"),
+    st.Page("app_pages/model_card.py", title="Model", icon=":material/description:", url_path="model"),
 ]
 nav = st.navigation(PAGES)
 

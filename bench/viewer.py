@@ -5,7 +5,7 @@
 
 Two measurements per operation:
 
-* ``*_ms``: the whole Viewer page rerun in Streamlit's ``AppTest`` (app.py + pages/viewer.py,
+* ``*_ms``: the whole Viewer page rerun in Streamlit's ``AppTest`` (app.py + app_pages/viewer.py,
   widgets, images encoded and stored), i.e. the server's work for one slider move; AppTest adds
   its own protobuf bookkeeping, so this is an upper bound.
 * ``render_*_ms``: only the image work the page does (:func:`model.views.render.render_views` with the
@@ -87,7 +87,7 @@ def bench_page(study, repeats: int = 15) -> dict:
     seq = "FLAIR" if "FLAIR" in study.volumes else study.sequences[0]
     at.session_state[MAPS] = {
         (study.key, "Saliency"): {s: _fake_map(study.volumes[s]) for s in study.sequences}}
-    at.switch_page("pages/viewer.py")
+    at.switch_page("app_pages/viewer.py")
     at.run()
     if at.exception:
         raise RuntimeError(f"Viewer page failed: {at.exception[0].value}")

@@ -254,7 +254,7 @@ def test_page_pdf_and_cli_agree_and_survival_inputs_reach_the_pdf(monkeypatch, c
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=300)
     at.run()
     at.session_state["clinical_inputs"] = dict(CLINICAL)  # what set_clinical_inputs stores
-    at.switch_page("pages/prediction.py")
+    at.switch_page("app_pages/prediction.py")
     at.run()
     assert not at.exception, at.exception
     cached._segmenter.clear()

@@ -3,7 +3,7 @@
 Rooms: ``core`` imports nothing of ours; ``imaging`` and ``nets`` import ``core``; ``survival``
 imports ``core``; ``inference`` imports ``imaging``, ``nets``, ``core``; ``views`` never import
 Streamlit or ``training``; Streamlit only in ``model/cached/`` (and the pages, ``app.py``);
-``training`` never imports ``model.cached``, ``pages`` or ``model.views``. No module under
+``training`` never imports ``model.cached``, ``app_pages`` or ``model.views``. No module under
 ``model/`` is over 700 lines and ``model/`` has no import cycle.
 """
 
@@ -36,7 +36,7 @@ def _modules(*folders: str) -> dict[str, Path]:
     return out
 
 
-MODULES = _modules("model", "training", "pages")
+MODULES = _modules("model", "training", "app_pages")
 
 
 def _imports(path: Path) -> set[str]:
@@ -90,14 +90,14 @@ def test_rooms_import_only_the_rooms_below(room):
 
 def test_views_never_import_training_or_streamlit():
     bad = [f"{m} -> {n}" for m, names in IMPORTS.items() if m.startswith("model.views")
-           for n in names if n.split(".")[0] in ("training", "streamlit", "pages")
+           for n in names if n.split(".")[0] in ("training", "streamlit", "app_pages")
            or n == "model.cached"]
     assert not bad
 
 
 def test_training_never_imports_cached_pages_or_views():
     bad = [f"{m} -> {n}" for m, names in IMPORTS.items() if m.startswith("training")
-           for n in names if n == "model.cached" or n.startswith(("model.views", "pages", "streamlit"))]
+           for n in names if n == "model.cached" or n.startswith(("model.views", "app_pages", "streamlit"))]
     assert not bad
 
 

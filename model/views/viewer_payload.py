@@ -1,6 +1,6 @@
 """The client-side viewer's payload: volumes, masks and maps as one binary container (numpy only).
 
-The Viewer page's browser viewer (``pages/widgets/slice_viewer``) paints every slice itself, so
+The Viewer page's browser viewer (``app_pages/widgets/slice_viewer``) paints every slice itself, so
 a slice step, a window change or a crosshair move needs no server round trip. It gets the whole
 study once, in the container this module writes:
 

@@ -33,7 +33,7 @@ REF = re.compile(r"reference ([0-9a-f]{8})")
 def _through_app_py():
     """Make AppTest run every page through app.py, as ``streamlit run app.py`` does.
 
-    Before each run AppTest re-detects the legacy ``pages/`` folder and then executes a
+    Before each run AppTest re-detects a legacy ``pages/`` folder (there is none since the pages moved to ``app_pages/``, see app.py) and then executes a
     switched-to page directly, skipping app.py (its navigation and its error handler); in a
     real server the first ``st.navigation`` call turns that detection off for good. Returns
     an undo function.
@@ -80,7 +80,7 @@ def test_page_exception_shows_reference_logs_no_patient_data_and_keeps_study(app
 
     monkeypatch.setattr(model.cached, "get_analysis", boom)  # the Prediction page's first call
     caplog.set_level(logging.INFO, logger="tumorboard")
-    app.switch_page("pages/prediction.py")
+    app.switch_page("app_pages/prediction.py")
     app.run()
     assert not app.exception  # no traceback element
     errors = _errors(app)
@@ -94,12 +94,12 @@ def test_page_exception_shows_reference_logs_no_patient_data_and_keeps_study(app
     assert not any(r.exc_info for r in caplog.records if r.name == "tumorboard")
     # The study is still loaded and the rest of the app works.
     assert app.session_state["study"].key == key
-    for page in ("pages/viewer.py", "pages/upload.py"):
+    for page in ("app_pages/viewer.py", "app_pages/upload.py"):
         app.switch_page(page)
         app.run()
         assert not app.exception and not _errors(app), page
     monkeypatch.undo()
-    app.switch_page("pages/prediction.py")
+    app.switch_page("app_pages/prediction.py")
     app.run()
     assert not app.exception and not _errors(app)
     assert app.session_state["study"].key == key
@@ -109,7 +109,7 @@ def test_stop_and_rerun_are_not_reported_as_errors(app):
     """st.stop()/st.rerun() (BaseExceptions) must pass through app.py's handler: the Viewer
     stops early without a study, and that is not an error."""
     app.session_state["study"] = None
-    app.switch_page("pages/viewer.py")
+    app.switch_page("app_pages/viewer.py")
     app.run()
     assert not app.exception and not _errors(app)
 
@@ -124,7 +124,7 @@ _through_app_py()
 at = AppTest.from_file({app!r}, default_timeout=180)
 at.run()
 out = {{"start_exc": [e.value for e in at.exception], "start_err": [e.value for e in at.error]}}
-for page in ("pages/prediction.py", "pages/model_card.py", "pages/viewer.py", "pages/upload.py"):
+for page in ("app_pages/prediction.py", "app_pages/model_card.py", "app_pages/viewer.py", "app_pages/upload.py"):
     at.switch_page(page)
     at.run()
     out[page] = {{"exc": [str(e.value) for e in at.exception], "err": [e.value for e in at.error]}}
@@ -149,14 +149,14 @@ def test_tampered_checkpoint_is_refused_with_a_clear_message(tmp_path):
     assert line, proc.stdout[-2000:] + proc.stderr[-3000:]
     out = json.loads(line[0][len("RESULT"):])
     assert not out["start_exc"] and not out["start_err"]
-    for page in ("pages/prediction.py", "pages/model_card.py"):
+    for page in ("app_pages/prediction.py", "app_pages/model_card.py"):
         assert not out[page]["exc"], out[page]
         assert len(out[page]["err"]) == 1, out[page]
         msg = out[page]["err"][0]
         assert msg.startswith("The model cannot be served")
         assert "do not match their model card" in msg and "Refusing to serve" in msg
         assert REF.search(msg) and "Traceback" not in msg
-    for page in ("pages/viewer.py", "pages/upload.py"):
+    for page in ("app_pages/viewer.py", "app_pages/upload.py"):
         assert not out[page]["exc"] and not out[page]["err"], out[page]
     assert out["study"] == ["T1", "T1ce", "T2", "FLAIR"]
     # The refusal is logged (it names the folder and sha256 prefixes, no patient data).
@@ -166,7 +166,7 @@ def test_tampered_checkpoint_is_refused_with_a_clear_message(tmp_path):
 # -------------------------------------------------------------------------------- memory
 
 def _upload(at, paths):
-    at.switch_page("pages/upload.py")
+    at.switch_page("app_pages/upload.py")
     at.run()
     at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "application/gzip") for p in paths])
     at.run()
@@ -198,7 +198,7 @@ def _study_with_prediction_and_map(app):
                  or (isinstance(v, (list, tuple)) and any(isinstance(x, UploadedFile) for x in v))]
     assert not big_bytes, big_bytes
 
-    app.switch_page("pages/prediction.py")
+    app.switch_page("app_pages/prediction.py")
     app.run()
     # The grade model (and its attribution maps) is shown for gliomas inside the scope check
     # only: say it is one; the scope rule is a stand-in that admits the study (``admitted``),
@@ -217,7 +217,7 @@ def _study_with_prediction_and_map(app):
 
 
 def _load_demo(app):
-    app.switch_page("pages/upload.py")
+    app.switch_page("app_pages/upload.py")
     app.run()
     app.button(key="load_demo").click()
     app.run()
@@ -240,7 +240,7 @@ def test_new_study_releases_the_previous_one(app, admitted):
     maps; nothing of ours holds them once the pages that showed them have run again."""
     refs = _study_with_prediction_and_map(app)
     _load_demo(app)
-    app.switch_page("pages/prediction.py")
+    app.switch_page("app_pages/prediction.py")
     app.run()
     gc.collect()
     alive = [r for r in refs if r() is not None]
@@ -262,7 +262,7 @@ def test_session_end_releases_its_study():
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
     _upload(at, sorted(TCGA_RAW.glob("*_fla.nii.gz")))
-    at.switch_page("pages/prediction.py")
+    at.switch_page("app_pages/prediction.py")
     at.run()
     at.selectbox(key="clin_tumour_type").set_value("glioma")  # the grade model runs for gliomas
     at.button(key="clin_submit").click()
@@ -314,7 +314,7 @@ def test_uploader_accepts_extension_less_dicom(app):
     block = np.asanyarray(img.dataobj)[90:150, 80:150, 60:72].astype(np.int16)
     files = [(str(4950 + k), blob, "application/octet-stream")
              for k, (_, blob, _) in enumerate(write_series(block, img.affine))]
-    app.switch_page("pages/upload.py")
+    app.switch_page("app_pages/upload.py")
     app.run()
     uploader = app.get("file_uploader")[0]
     assert list(uploader.proto.type) == []  # no extension filter

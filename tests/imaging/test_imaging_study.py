@@ -510,7 +510,7 @@ def test_study_page_offers_each_channel_of_a_4d_upload(crop):
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     at.run()
     before = at.session_state["study"].key
-    at.switch_page("pages/upload.py")
+    at.switch_page("app_pages/upload.py")
     at.run()
     at.get("file_uploader")[0].set_value([("two_seq.nii.gz", raw, "application/gzip")])
     at.run()

@@ -18,8 +18,8 @@ def app():
 
 def test_every_page_runs_on_the_demo_study(app):
     assert app.session_state["study"].sequences == ("T1", "T1ce", "T2", "FLAIR")
-    for page in ("pages/viewer.py", "pages/prediction.py", "pages/survival.py",
-                 "pages/longitudinal.py", "pages/model_card.py", "pages/upload.py"):
+    for page in ("app_pages/viewer.py", "app_pages/prediction.py", "app_pages/survival.py",
+                 "app_pages/longitudinal.py", "app_pages/model_card.py", "app_pages/upload.py"):
         app.switch_page(page)
         app.run()
         assert not app.exception, page
@@ -29,7 +29,7 @@ def test_every_page_runs_on_the_demo_study(app):
 
 
 def test_viewer_slider_moves_the_slice(app):
-    app.switch_page("pages/viewer.py")
+    app.switch_page("app_pages/viewer.py")
     app.run()
     app.toggle(key="viewer_simple").set_value(True)  # the server-rendered viewer (no JS here)
     app.run()
@@ -55,7 +55,7 @@ def admitted(monkeypatch):
 
 def test_prediction_and_attribution_map(app, admitted):
     app.session_state["clinical_inputs"] = dict(GLIOMA)  # the experimental grade: gliomas only
-    app.switch_page("pages/prediction.py")
+    app.switch_page("app_pages/prediction.py")
     app.run()
     classes = app.session_state["prediction"].probabilities
     top = max(classes, key=classes.get)
@@ -69,7 +69,7 @@ def test_prediction_and_attribution_map(app, admitted):
 
 
 def _upload(app, files):
-    app.switch_page("pages/upload.py")
+    app.switch_page("app_pages/upload.py")
     app.run()
     uploader = app.get("file_uploader")[0]
     uploader.set_value(files)
@@ -88,7 +88,7 @@ def test_upload_real_study_replaces_the_demo(app, tcga_raw):
     assert study.sequences == ("T1ce", "FLAIR")
     assert study.volumes["FLAIR"].shape == (208, 256, 26)
     app.session_state["clinical_inputs"] = dict(GLIOMA)
-    app.switch_page("pages/prediction.py")
+    app.switch_page("app_pages/prediction.py")
     app.run()
     assert not app.exception
     # The experimental grade model was trained on T1, T1ce and FLAIR: not shown without T1.
@@ -119,7 +119,7 @@ def test_one_slice_study_runs_on_viewer_and_prediction(app, shared_data):
     study = app.session_state["study"]
     assert study.sequences == ("T1ce",) and study.volumes["T1ce"].shape[2] == 1
     assert any("slice" in w.lower() for w in study.warnings)
-    for page in ("pages/viewer.py", "pages/prediction.py"):
+    for page in ("app_pages/viewer.py", "app_pages/prediction.py"):
         app.switch_page(page)
         app.run()
         assert not app.exception, page
@@ -127,7 +127,7 @@ def test_one_slice_study_runs_on_viewer_and_prediction(app, shared_data):
 
 def test_prediction_page_shows_mc_dropout_uncertainty(app, admitted):
     app.session_state["clinical_inputs"] = dict(GLIOMA)
-    app.switch_page("pages/prediction.py")
+    app.switch_page("app_pages/prediction.py")
     app.run()
     mc = app.session_state["prediction"].uncertainty
     captions = " ".join(c.value for c in app.caption)
@@ -140,7 +140,7 @@ def test_model_page_shows_the_cross_validated_design_comparison(app):
     from model.core.config import DEFAULT_CHECKPOINT
 
     cv = json.loads((DEFAULT_CHECKPOINT / "cv.json").read_text())
-    app.switch_page("pages/model_card.py")
+    app.switch_page("app_pages/model_card.py")
     app.run()
     assert not app.exception
     tables = [d.value for d in [*app.dataframe, *app.table]]  # the wide ones are st.table
@@ -173,7 +173,7 @@ def test_viewer_overlays_a_loaded_tumour_mask(demo_study):
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state[STUDY] = study
     at.run()
-    at.switch_page("pages/viewer.py")
+    at.switch_page("app_pages/viewer.py")
     at.run()
     at.toggle(key="viewer_simple").set_value(True)
     at.run()

@@ -1,4 +1,4 @@
-"""Real browser: the Viewer's browser-side viewer (pages/widgets/slice_viewer) driven by real
+"""Real browser: the Viewer's browser-side viewer (app_pages/widgets/slice_viewer) driven by real
 input events in Debian's headless Chromium (Playwright) against `streamlit run app.py`.
 
 What is checked, through the test hooks of the viewer (``window.tbViewer``: ``state()``,

@@ -20,7 +20,7 @@ def _csv(df: pd.DataFrame) -> bytes:
 
 
 def test_page_runs_selects_patients_and_handles_uploads(held_out, repo_root):
-    at = AppTest.from_file(str(repo_root / "pages" / "longitudinal.py"), default_timeout=60)
+    at = AppTest.from_file(str(repo_root / "app_pages" / "longitudinal.py"), default_timeout=60)
     at.run()
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 1

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from model.core.config import CHECKPOINTS_DIR, REPO_ROOT
 
-MODEL = str(REPO_ROOT / "pages" / "model_card.py")
+MODEL = str(REPO_ROOT / "app_pages" / "model_card.py")
 SEG = CHECKPOINTS_DIR / "segment_lgg"
 TYPE = CHECKPOINTS_DIR / "type_figshare"
 

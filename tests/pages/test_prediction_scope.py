@@ -23,7 +23,7 @@ def test_out_of_scope_demo_gets_no_grade_even_as_a_glioma():
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=180)
     at.run()
     at.session_state["clinical_inputs"] = {"age_years": 45.0, "tumour_type": "glioma"}
-    at.switch_page("pages/prediction.py")
+    at.switch_page("app_pages/prediction.py")
     at.run()
     assert not at.exception and not at.error
     assert "prediction" not in at.session_state          # the grade model never ran

@@ -11,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from model.core.config import REPO_ROOT
 
-SURVIVAL = str(REPO_ROOT / "pages" / "survival.py")
-MODEL = str(REPO_ROOT / "pages" / "model_card.py")
+SURVIVAL = str(REPO_ROOT / "app_pages" / "survival.py")
+MODEL = str(REPO_ROOT / "app_pages" / "model_card.py")
 GRADE4 = {"tumour_type": "astrocytoma", "age_years": 55, "sex": "male", "grade": 4, "karnofsky": 80}
 
 
@@ -141,7 +141,7 @@ def test_inputs_entered_on_the_survival_page_reach_the_prediction_page():
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=300)
     at.run()
     assert not at.exception
-    at.switch_page("pages/survival.py")
+    at.switch_page("app_pages/survival.py")
     at.session_state["survival_n_boot"] = 20
     at.run()
     at.selectbox(key="survival_clin_tumour_type").set_value("glioblastoma")
@@ -151,7 +151,7 @@ def test_inputs_entered_on_the_survival_page_reach_the_prediction_page():
     at.run()
     assert not at.exception
     on_survival = [_survival(at)[k] for k in ("1-year survival", "2-year survival", "5-year survival")]
-    at.switch_page("pages/prediction.py")
+    at.switch_page("app_pages/prediction.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     on_prediction = [m.value for m in at.metric if m.label.endswith("-year survival")]

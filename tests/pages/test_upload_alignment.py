@@ -1,4 +1,4 @@
-"""The Study page's Alignment section (pages/upload.py; model/imaging/register.py)."""
+"""The Study page's Alignment section (app_pages/upload.py; model/imaging/register.py)."""
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -13,7 +13,7 @@ def _study_page(study=None):
     at.run()
     if study is not None:
         at.session_state["study"] = study
-    at.switch_page("pages/upload.py")
+    at.switch_page("app_pages/upload.py")
     at.run()
     assert not at.exception
     return at

@@ -25,7 +25,7 @@ def test_payload_buttons_and_fallback(demo_study, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=240)
     at.session_state[STUDY] = demo_study
     at.run()
-    at.switch_page("pages/viewer.py")
+    at.switch_page("app_pages/viewer.py")
     at.run()
     assert not at.exception
     assert not at.get("image")                      # nothing rendered on the server

@@ -29,7 +29,7 @@ def _viewer(study, seq="FLAIR"):
     at = AppTest.from_file(APP, default_timeout=240)
     at.session_state[STUDY] = study
     at.run()
-    at.switch_page("pages/viewer.py")
+    at.switch_page("app_pages/viewer.py")
     at.run()
     at.toggle(key="viewer_simple").set_value(True)  # the server-rendered viewer (AppTest runs no JS)
     at.run()
@@ -202,7 +202,7 @@ def test_study_page_recognises_an_uploaded_mask(pad, loaded):
     at = AppTest.from_file(APP, default_timeout=240)
     at.run()
     demo = at.session_state[STUDY]
-    at.switch_page("pages/upload.py")
+    at.switch_page("app_pages/upload.py")
     at.run()
     at.get("file_uploader")[0].set_value(files)
     at.run()

@@ -1,4 +1,4 @@
-"""The Survival page (pages/survival.py) under Streamlit's AppTest: default state, a fake
+"""The Survival page (app_pages/survival.py) under Streamlit's AppTest: default state, a fake
 prediction with strata, the image risk score as an experimental number, the validation and the PNG
 failure message (the clinical prognosis: tests/pages/test_survival_prognosis_page.py)."""
 
@@ -16,7 +16,7 @@ from model.survival.cohorts import load_tcga_cdr
 def test_page_runs_default_state(repo_root):
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(repo_root / "pages" / "survival.py"), default_timeout=60)
+    at = AppTest.from_file(str(repo_root / "app_pages" / "survival.py"), default_timeout=60)
     at.session_state["survival_n_boot"] = 20  # keep the validation bootstrap short in tests
     at.run()
     assert not at.exception
@@ -39,7 +39,7 @@ def test_page_with_prediction_and_strata(repo_root, tmp_path, monkeypatch):
             "grade": ["G2"] * n,
         }
     ).to_csv(tmp_path / "cohort_risk.csv", index=False)
-    at = AppTest.from_file(str(repo_root / "pages" / "survival.py"), default_timeout=60)
+    at = AppTest.from_file(str(repo_root / "app_pages" / "survival.py"), default_timeout=60)
     at.session_state["survival_n_boot"] = 20
     monkeypatch.setattr("model.nets.checkpoint.DEFAULT_CHECKPOINT", tmp_path)
     at.session_state["prediction"] = SimpleNamespace(
@@ -73,7 +73,7 @@ def test_page_image_score_and_validation(repo_root, cdr_os, tmp_path, monkeypatc
     from streamlit.testing.v1 import AppTest
 
     ck = _real_ids_checkpoint(tmp_path)
-    at = AppTest.from_file(str(repo_root / "pages" / "survival.py"), default_timeout=90)
+    at = AppTest.from_file(str(repo_root / "app_pages" / "survival.py"), default_timeout=90)
     at.session_state["survival_n_boot"] = 20
     monkeypatch.setattr("model.nets.checkpoint.DEFAULT_CHECKPOINT", ck)
     at.session_state["prediction"] = SimpleNamespace(risk_score=0.01, risk_percentile=60.0, risk_group="high")

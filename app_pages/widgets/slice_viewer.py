@@ -1,5 +1,5 @@
 """The Viewer page's browser viewer: a Streamlit custom component (``st.components.v2``) whose
-frontend is ``pages/widgets/slice_viewer/viewer.js`` + ``viewer.css`` (plain ES module, no build
+frontend is ``app_pages/widgets/slice_viewer/viewer.js`` + ``viewer.css`` (plain ES module, no build
 step, no CDN). The study goes to the browser once as :mod:`model.views.viewer_payload`'s
 container; slices, windows, crosshair, zoom, pan and measurements are then painted there.
 

@@ -15,7 +15,7 @@ The crosshair is kept in world millimetres (scanner RAS) in the session, so it s
 same anatomical point when the sequence changes, even between sequences on different voxel
 grids.
 
-Two viewers. The default one paints in the browser (:mod:`pages.widgets.slice_viewer`, fed
+Two viewers. The default one paints in the browser (:mod:`app_pages.widgets.slice_viewer`, fed
 once per study by :mod:`model.views.viewer_payload`): slice steps (keys, wheel), window/level
 (drag, presets), crosshair, zoom and pan repaint without a server round trip, and it has the
 reading tools (distance ruler in mm, RANO bidimensional measurement beside the segmentation's
@@ -43,7 +43,7 @@ from model.views.render import (COLORMAPS, CONVENTIONS, VIEWS, WINDOW_PRESETS, S
                                 colormap_lut, mm_to_voxel, render_views, view_axis, voxel_to_mm)
 from model.views.tables import study_summary_table
 from model.views.viewer_payload import MAX_PAYLOAD_BYTES, build_payload
-from pages.widgets.slice_viewer import slice_viewer
+from app_pages.widgets.slice_viewer import slice_viewer
 
 AXIS_OF = {"sagittal": "x", "coronal": "y", "axial": "z"}
 MANUAL = "Manual"
