@@ -849,9 +849,12 @@ class Viewer {
       ctx.textAlign = "left"; ctx.textBaseline = "bottom";
       ctx.fillStyle = "rgba(0, 0, 0, 0.6)";
       const w = ctx.measureText(label).width;
-      ctx.fillRect(at[0] + 6, at[1] - 18, w + 6, 16);
+      // Kept inside the canvas: a measurement ending near the right or top edge would cut its label.
+      const W = ctx.canvas.clientWidth || ctx.canvas.width;
+      const x = Math.max(2, Math.min(at[0] + 6, W - w - 10)), y = Math.max(at[1], 20);
+      ctx.fillRect(x, y - 18, w + 6, 16);
       ctx.fillStyle = MEAS;
-      ctx.fillText(label, at[0] + 9, at[1] - 4);
+      ctx.fillText(label, x + 3, y - 4);
     }
   }
 
