@@ -13,6 +13,7 @@ from model.inference.segment import SEGMENT_CHECKPOINT
 from model.inference.tumour_type import TYPE_CHECKPOINT
 from model.nets.checkpoint import evidence_warning, read_card, read_sidecar
 from model.survival import clinical_tables as ct
+from model.views.tables import CROSS_COHORT_GRID
 from model.views.clinical_figures import clinical_calibration_figure
 from model.views.model_card_figures import (attribution_curve_figure, cv_fold_auc_figure,
                                             segment_dice_figure)
@@ -24,15 +25,6 @@ from model.views.tables import (SEGMENT_DICE_GOAL, attribution_eval_table, cv_ta
                                 type_path_variants_table, type_scope_table, type_study_table)
 
 
-# The cross-cohort table (10 columns) at 1366 px: fixed widths that add up to the page's and
-# taller rows, in which Streamlit wraps text (row_height > 64 px), so no column scrolls away.
-_CI = "bootstrap 95% CI in brackets"
-_CROSS_GRID = dict(row_height=66, column_config={
-    "inputs": {"width": 120}, "trained \u2192 tested": {"width": 150}, "patients": {"width": 62},
-    "deaths": {"width": 55}, "AUC 1y": {"width": 56}, "AUC 2y": {"width": 56}, "AUC 5y": {"width": 56},
-    "Harrell C (95% CI)": {"label": "Harrell C", "width": 112, "help": _CI},
-    "Uno C (95% CI)": {"label": "Uno C", "width": 112, "help": _CI},
-    "calibration slope (95% CI)": {"label": "calibration slope", "width": 112, "help": _CI + "; 1 = ideal"}})
 
 
 
@@ -286,7 +278,7 @@ if prognosis_card is not None:
     st.subheader("Project goals")
     st.dataframe(ct.goals_table(prognosis_card), width="stretch", hide_index=True)
     st.subheader("Validation across cohorts (trained on one, tested on another)")
-    st.dataframe(ct.cross_cohort_table(prognosis_card), width="stretch", hide_index=True, **_CROSS_GRID)
+    st.dataframe(ct.cross_cohort_table(prognosis_card), width="stretch", hide_index=True, **CROSS_COHORT_GRID)
     st.caption("Harrell and Uno C with bootstrap 95% CIs; AUC at 1, 2, 5 years (cumulative/dynamic); "
                "Cox calibration slope of the linear predictor on the test cohort (1 = ideal). Age-only "
                "rows are the baseline in each direction.")

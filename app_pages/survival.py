@@ -23,6 +23,7 @@ from model.analysis import clean_clinical, clinical_prognosis
 from model.core.errors import CheckpointError
 from model.survival import clinical_groups as cg
 from model.survival import clinical_tables as ct
+from model.views.tables import CROSS_COHORT_GRID
 from model.survival import cohorts as co
 from model.survival import km as skm
 from model.survival import tables as tb
@@ -30,15 +31,6 @@ from model.views import clinical_figures as cf
 from model.views import survival_figures as sf
 
 
-# The cross-cohort table (10 columns) at 1366 px: fixed widths that add up to the page's and
-# taller rows, in which Streamlit wraps text (row_height > 64 px), so no column scrolls away.
-_CI = "bootstrap 95% CI in brackets"
-_CROSS_GRID = dict(row_height=66, column_config={
-    "inputs": {"width": 120}, "trained \u2192 tested": {"width": 150}, "patients": {"width": 62},
-    "deaths": {"width": 55}, "AUC 1y": {"width": 56}, "AUC 2y": {"width": 56}, "AUC 5y": {"width": 56},
-    "Harrell C (95% CI)": {"label": "Harrell C", "width": 112, "help": _CI},
-    "Uno C (95% CI)": {"label": "Uno C", "width": 112, "help": _CI},
-    "calibration slope (95% CI)": {"label": "calibration slope", "width": 112, "help": _CI + "; 1 = ideal"}})
 
 NONE = "None"
 UNKNOWN = "unknown"
@@ -387,7 +379,7 @@ else:
         "and Uno C with bootstrap 95% CIs, time-dependent AUC, Cox calibration slope (1 = ideal). "
         "Age-only rows are the baseline of the same direction."
     )
-    st.dataframe(ct.cross_cohort_table(card_p), hide_index=True, width="stretch", **_CROSS_GRID)
+    st.dataframe(ct.cross_cohort_table(card_p), hide_index=True, width="stretch", **CROSS_COHORT_GRID)
     st.markdown("Published anchors")
     st.dataframe(ct.anchors_table(card_p), hide_index=True, width="stretch")
     choices = ct.calibration_choices(card_p)

@@ -12,7 +12,21 @@ from typing import Any
 import pandas as pd
 
 __all__ = ["fmt_num", "fmt_ci", "study_summary_table", "alignment_table", "timeline_table",
-           "longitudinal_comparison_table", "metrics_table", "cv_table", "attribution_eval_table"]
+           "longitudinal_comparison_table", "metrics_table", "cv_table", "attribution_eval_table",
+           "CROSS_COHORT_GRID"]
+
+
+# The cross-cohort table (10 columns) at 1366 px: fixed widths that add up to the page's and
+# taller rows, in which Streamlit wraps text (row_height > 64 px), so no column scrolls away.
+_CI = "bootstrap 95% CI in brackets"
+#: ``st.dataframe`` keyword arguments for :func:`model.survival.clinical_tables.cross_cohort_table`
+#: (Survival and Model pages): plain data, no Streamlit import.
+CROSS_COHORT_GRID = dict(row_height=66, column_config={
+    "inputs": {"width": 120}, "trained \u2192 tested": {"width": 150}, "patients": {"width": 62},
+    "deaths": {"width": 55}, "AUC 1y": {"width": 56}, "AUC 2y": {"width": 56}, "AUC 5y": {"width": 56},
+    "Harrell C (95% CI)": {"label": "Harrell C", "width": 112, "help": _CI},
+    "Uno C (95% CI)": {"label": "Uno C", "width": 112, "help": _CI},
+    "calibration slope (95% CI)": {"label": "calibration slope", "width": 112, "help": _CI + "; 1 = ideal"}})
 
 
 def fmt_num(value: Any, spec: str = ".2f") -> str:
