@@ -193,9 +193,9 @@ async def load_study(page, study: str, timeout_ms: int = TIMEOUT_MS):
     await page.get_by_text("Study loaded:").first.wait_for(timeout=timeout_ms)
 
 
-async def predict(page, timeout_ms: int = TIMEOUT_MS) -> str:
-    """Open the Prediction page, enter the clinical inputs that open the experimental grade
-    (age 45, glioma), open its expander and return its text (class, p, image risk score)."""
+async def enter_clinical_inputs(page, timeout_ms: int = TIMEOUT_MS) -> None:
+    """Open the Prediction page and enter age 45 and glioma; returns once the clinical
+    prognosis (its "1-year survival" metric) is shown and the page has settled."""
     await _goto(page, "Prediction", timeout_ms)
     await page.get_by_text("Tumour type").first.wait_for(timeout=timeout_ms)
     await _settled(page, timeout_ms)
@@ -204,6 +204,12 @@ async def predict(page, timeout_ms: int = TIMEOUT_MS) -> str:
     await page.get_by_role("button", name="Use these inputs").click(timeout=timeout_ms)
     await page.get_by_text("1-year survival").first.wait_for(timeout=timeout_ms)
     await _settled(page, timeout_ms)
+
+
+async def predict(page, timeout_ms: int = TIMEOUT_MS) -> str:
+    """Open the Prediction page, enter the clinical inputs that open the experimental grade
+    (age 45, glioma), open its expander and return its text (class, p, image risk score)."""
+    await enter_clinical_inputs(page, timeout_ms)
     exp = await _open_grade(page, timeout_ms)
     await exp.get_by_text("Experimental image risk score").first.wait_for(timeout=timeout_ms)
     await _settled(page, timeout_ms)

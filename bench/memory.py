@@ -19,8 +19,8 @@ import statistics
 import time
 
 from bench.common import say, table
-from bench.live import (_goto, _settled, compute_map, have_chromium, launch,
-                        load_study, open_app, page_errors, select_option, streamlit_server)
+from bench.live import (_settled, compute_map, enter_clinical_inputs, have_chromium, launch,
+                        load_study, open_app, page_errors, streamlit_server)
 
 TTL_S = 10
 
@@ -33,14 +33,7 @@ async def _round(page, study: str, method: str, timeout_ms: int) -> tuple[float,
     try:
         await load_study(page, study, timeout_ms)
         step = "analysis"
-        await _goto(page, "Prediction", timeout_ms)
-        await page.get_by_text("Tumour type").first.wait_for(timeout=timeout_ms)
-        await _settled(page, timeout_ms)
-        await page.get_by_label("Age at diagnosis (years)").fill("45", timeout=timeout_ms)
-        await select_option(page, "Tumour type (pathology)", "glioma", timeout_ms)
-        await page.get_by_role("button", name="Use these inputs").click(timeout=timeout_ms)
-        await page.get_by_text("1-year survival").first.wait_for(timeout=timeout_ms)
-        await _settled(page, timeout_ms)
+        await enter_clinical_inputs(page, timeout_ms)
         grade = page.locator('[data-testid="stExpander"]').filter(has_text="Experimental: WHO grade II/III")
         mapped = False
         if await grade.count():
