@@ -71,6 +71,7 @@ class ViewerState:
     # (the browser keeps its own place per study across page switches).
     start: dict | None = None
     measurements: list = field(default_factory=list)
+    sizes: dict = field(default_factory=dict)  # mask name -> (LabelMap, TumourSize, focus voxel)
 
     def labels_on(self, name, labelmap, vol, seq):
         """``labelmap`` on ``seq``'s grid (nearest neighbour), computed once per mask and sequence."""
@@ -78,6 +79,15 @@ class ViewerState:
         if hit is None or hit[0] is not labelmap:
             hit = self.grids[(name, seq)] = (labelmap, labels_on_grid(labelmap, vol.shape, vol.affine))
         return hit[1]
+
+    def size_of(self, name, labelmap, size=None):
+        """(tumour size, focus voxel) of ``labelmap``, computed once per mask: the browser
+        viewer's fragment reruns on every crosshair report and must not redo them."""
+        hit = self.sizes.get(name)
+        if hit is None or hit[0] is not labelmap:
+            hit = self.sizes[name] = (labelmap, size if size is not None else tumour_size(labelmap),
+                                      focus_voxel(labelmap.array))
+        return hit[1], hit[2]
 
 
 st.title("Viewer")
@@ -302,7 +312,8 @@ focus_name = next((n for n in shown if all_masks[n][0].n_voxels), None)
 
 def go_to_tumour() -> None:
     m = all_masks[focus_name][0]
-    state.mm = tuple(voxel_to_mm(m.affine, focus_voxel(m.array)).tolist())
+    _, focus = state.size_of(focus_name, m, finding.size if focus_name == MODEL_MASK else None)
+    state.mm = tuple(voxel_to_mm(m.affine, focus).tolist())
     sync_sliders(widget_value("viewer_seq", seq))
     state.nonce += 1
     state.command = {"mm": list(state.mm), "nonce": state.nonce}
@@ -326,12 +337,12 @@ def auto_rano() -> dict | None:
     if focus_name is None:
         return None
     m = all_masks[focus_name][0]
-    size = (finding.size if focus_name == MODEL_MASK and finding.size is not None else tumour_size(m))
+    size, focus = state.size_of(focus_name, m, finding.size if focus_name == MODEL_MASK else None)
     first = [seg.reference_sequence] if focus_name == MODEL_MASK and seg is not None else []
     on = next((s for s in (*first, seq, *study.sequences)
                if s in study.volumes and m.same_grid(study.volumes[s])), seq)  # a sequence on its grid
     out = {"label": focus_name, "seq": on, "axial_slice": size.axial_slice,
-           "mm": voxel_to_mm(m.affine, focus_voxel(m.array)).tolist()}
+           "mm": voxel_to_mm(m.affine, focus).tolist()}
     if not size.geometry_known or size.longest_diameter_mm is None:
         return {**out, "long_mm": None, "note": "sizes unknown (placeholder geometry)"}
     return {**out, "long_mm": size.longest_diameter_mm, "perp_mm": size.perpendicular_diameter_mm,
